@@ -13,4 +13,12 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=Release -DQUANT_WERROR=ON \
   -DQUANT_DEFAULT_MODEL="$model" >/dev/null
 cmake --build build -j"$jobs"
 
+# >>> sanitizer build (gguf)
+# The GGUF reader/writer tests (malformed-file corpus included) again under ASan + UBSan, built with clang.
+CC=clang CXX=clang++ cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DQUANT_WERROR=ON -DQUANT_SANITIZE=address,undefined -DQUANT_VULKAN=OFF >/dev/null
+cmake --build build-asan -j"$jobs" --target gguf_test gguf_malformed_test
+ctest --test-dir build-asan --output-on-failure -j"$jobs" -R '^gguf_'
+# <<< sanitizer build (gguf)
+
 ctest --test-dir build --output-on-failure -j"$jobs"

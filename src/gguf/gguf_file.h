@@ -1,8 +1,8 @@
 #pragma once
-// Reading GGUF files (versions 2 and 3): the whole file is mapped; metadata strings and tensor data are
-// views into the mapping, which lives as long as the GgufFile. Every count, length, dimension, offset and
-// size is checked against the file size with overflow-safe arithmetic before use; any violation throws
-// quant::Error naming the file, the field and the byte offset.
+// Reading GGUF files (versions 2 and 3): the whole file is mapped; metadata strings and tensor data
+// are views into the mapping, which lives as long as the GgufFile. Every count, length, dimension,
+// offset and size is checked against the file size with overflow-safe arithmetic before use; any
+// violation throws quant::Error naming the file, the field and the byte offset.
 
 #include <cstdint>
 #include <memory>
@@ -42,12 +42,12 @@ std::string_view value_type_name(ValueType type);
 struct ArrayValue {
   ValueType element_type;
   uint64_t count = 0;
-  std::span<const uint8_t> raw;            // numeric and bool elements
-  std::vector<std::string_view> strings;   // string elements
+  std::span<const uint8_t> raw;           // numeric and bool elements
+  std::vector<std::string_view> strings;  // string elements
 };
 
-// One metadata value. Integers keep their stored type in `type`; use the typed accessors of GgufFile to
-// read them with range checks.
+// One metadata value. Integers keep their stored type in `type`; use the typed accessors of
+// GgufFile to read them with range checks.
 struct Value {
   ValueType type;
   std::variant<uint64_t, int64_t, double, bool, std::string_view, ArrayValue> data;
@@ -65,8 +65,8 @@ struct TensorInfo {
   std::vector<uint64_t> dims;  // ggml order: dims[0] is the row length (fastest varying)
   uint64_t n_elements = 0;
   uint64_t n_bytes = 0;
-  uint64_t offset = 0;             // relative to the start of the data section
-  std::span<const uint8_t> data;   // view into the mapping
+  uint64_t offset = 0;            // relative to the start of the data section
+  std::span<const uint8_t> data;  // view into the mapping
 
   uint64_t rows() const { return dims.empty() ? 0 : n_elements / dims[0]; }
 };
@@ -75,6 +75,9 @@ class GgufFile {
  public:
   // Opens and fully validates `path`. Throws quant::Error.
   static GgufFile open(const std::string& path);
+  // Validates a GGUF image already in memory (fuzzing, tests). `name` stands for the file in
+  // errors. The GgufFile does not own `bytes`: they must outlive it and every view taken from it.
+  static GgufFile from_bytes(std::string name, std::span<const uint8_t> bytes);
 
   const std::string& path() const;
   uint32_t version() const { return version_; }
@@ -83,11 +86,12 @@ class GgufFile {
   uint64_t file_size() const;
 
   const std::vector<MetadataEntry>& metadata() const { return metadata_; }
+  const MetadataEntry* find_entry(std::string_view key) const;
   const Value* find(std::string_view key) const;
   bool has(std::string_view key) const { return find(key) != nullptr; }
 
-  // Typed getters: throw quant::Error (naming the key) when the key is missing or its value has the wrong
-  // type or does not fit. Integer getters accept any stored integer type whose value fits.
+  // Typed getters: throw quant::Error (naming the key) when the key is missing or its value has the
+  // wrong type or does not fit. Integer getters accept any stored integer type whose value fits.
   uint32_t get_u32(std::string_view key) const;
   uint64_t get_u64(std::string_view key) const;
   int64_t get_i64(std::string_view key) const;
@@ -115,7 +119,9 @@ class GgufFile {
 
  private:
   GgufFile() = default;
-  std::unique_ptr<MappedFile> file_;
+  std::unique_ptr<MappedFile> file_;  // null for from_bytes
+  std::string name_;
+  std::span<const uint8_t> bytes_;  // the whole file: file_'s mapping, or the caller's bytes
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;
   uint64_t data_offset_ = 0;

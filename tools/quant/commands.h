@@ -15,5 +15,6 @@ void add_chat_command(CLI::App& app);
 void add_logits_command(CLI::App& app);
 void add_perplexity_command(CLI::App& app);
 void add_devices_command(CLI::App& app);
+void add_serve_command(CLI::App& app);
 
 }  // namespace quant::cli

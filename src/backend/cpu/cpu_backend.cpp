@@ -1,0 +1,343 @@
+#include "backend/cpu/cpu_backend.h"
+
+#include <algorithm>
+#include <cassert>
+#include <cstring>
+
+#include "backend/cpu/cpu_topology.h"
+#include "backend/cpu/kernels_deltanet.h"
+#include "backend/cpu/kernels_gated_attention.h"
+#include "backend/cpu/quantize_activations.h"
+#include "common/error.h"
+
+namespace quant::cpu {
+
+namespace {
+
+// Rows of every activation buffer start on a 64-byte boundary relative to the arena.
+constexpr size_t kRowAlignFloats = 16;
+
+// Below this many multiply-adds an op runs on the calling thread alone: waking the workers would
+// cost more than it saves (stories260K's matrices are 64 wide).
+constexpr uint64_t kMinParallelWork = 1u << 16;
+
+size_t round_up(size_t n, size_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+uint32_t resolve_threads(uint32_t requested) {
+  return requested > 0 ? requested : physical_core_count();
+}
+
+// Rows per chunk of a MatVec split: about four chunks per thread, so that a thread that falls
+// behind is made up for by the others, in multiples of 16 rows (64 bytes of output).
+uint64_t row_chunk(uint64_t n_rows, uint32_t n_threads) {
+  return std::max<uint64_t>(16, round_up(n_rows / (uint64_t{n_threads} * 4), 16));
+}
+
+WeightMatrix make_matrix(const plan::WeightRef& w) {
+  const TypeTraits& traits = type_traits(w.type);
+  return WeightMatrix{
+      .data = w.data.data(),
+      .type = w.type,
+      .dequantize_row = traits.dequantize_row,
+      .cols = w.row_length(),
+      .rows = w.n_rows(),
+      .row_bytes = *row_bytes(w.type, w.row_length()),
+  };
+}
+
+}  // namespace
+
+CpuBackend::CpuBackend(const plan::Plan& plan, const CpuBackendOptions& options)
+    : plan_(plan),
+      context_length_(options.context_length),
+      max_batch_(std::max(1u, options.max_batch)),
+      pool_(resolve_threads(options.threads)) {
+  if (context_length_ == 0) fail("cpu backend: context length must be positive");
+
+  size_t max_cols = 0;
+  weights_.reserve(plan.weights.size());
+  for (const plan::WeightRef& w : plan.weights) {
+    weights_.push_back(make_matrix(w));
+    max_cols = std::max<size_t>(max_cols, w.row_length());
+  }
+  isa_ = best_isa();
+  size_t max_quantized_row = 0;
+  for (const WeightMatrix& w : weights_) {
+    FastMatvec& fast = fast_matvecs_.emplace_back();
+    const std::optional<ActivationFormat> format = activation_format(w.type);
+    if (options.exact_activations || !format) continue;
+    fast.kernel = matmul_kernel(isa_, w.type);
+    fast.layout = activation_layout(*format, w.cols);
+    if (*format != ActivationFormat::F32)
+      max_quantized_row = std::max(max_quantized_row, fast.layout.row_bytes);
+  }
+  quantized_.resize(max_quantized_row * max_batch_ / sizeof(CacheLine));
+
+  // Vector weights (norm scales) are read as F32; the rare file that stores one in another type
+  // gets a dequantized copy here rather than a second code path in the kernels.
+  vector_weights_.resize(plan.weights.size());
+  for (size_t i = 0; i < plan.weights.size(); ++i) {
+    const WeightMatrix& w = weights_[i];
+    if (w.rows != 1 || w.type == TensorType::F32) continue;
+    vector_weights_[i].resize(w.cols);
+    w.dequantize_row(w.data, vector_weights_[i].data(), static_cast<int64_t>(w.cols));
+  }
+
+  size_t arena_size = 0;
+  for (const plan::BufferDecl& b : plan.buffers) {
+    buffer_offsets_.push_back(arena_size);
+    buffer_strides_.push_back(round_up(b.n_floats, kRowAlignFloats));
+    arena_size += buffer_strides_.back() * max_batch_;
+  }
+  arena_.assign(arena_size, 0.0f);
+
+  for (const plan::KvCacheDecl& c : plan.kv_caches) {
+    const size_t stride = size_t{c.n_kv_heads} * c.head_dim;
+    kv_caches_.push_back(KvCache{.keys = std::vector<float>(stride * context_length_),
+                                 .values = std::vector<float>(stride * context_length_),
+                                 .stride = stride});
+  }
+  for (const plan::StateDecl& s : plan.states) states_.emplace_back(s.n_floats, 0.0f);
+  size_t delta_net_scratch = 0;  // GatedDeltaNet needs head_v_dim floats
+  for (const plan::Op& op : plan.ops)
+    if (const auto* delta_net = std::get_if<plan::GatedDeltaNet>(&op.kind))
+      delta_net_scratch = std::max<size_t>(delta_net_scratch, delta_net->head_v_dim);
+  scratch_.assign(
+      pool_.size(),
+      std::vector<float>(std::max<size_t>({max_cols, context_length_, delta_net_scratch})));
+}
+
+void CpuBackend::reset() {
+  for (std::vector<float>& state : states_) std::fill(state.begin(), state.end(), 0.0f);
+}
+
+template <typename Rows>
+void CpuBackend::run_rows(uint64_t n_rows, uint64_t work, const Rows& rows) {
+  if (work < kMinParallelWork || pool_.size() == 1) {
+    rows(uint64_t{0}, n_rows);
+    return;
+  }
+  pool_.run_chunks(n_rows, row_chunk(n_rows, pool_.size()),
+                   [&](uint32_t, uint64_t begin, uint64_t end) { rows(begin, end); });
+}
+
+template <typename Task>
+void CpuBackend::run_split(uint64_t n_items, uint64_t work, const Task& task) {
+  if (work < kMinParallelWork || pool_.size() == 1) {
+    task(0, ThreadPool::Range{0, n_items});
+    return;
+  }
+  pool_.run(
+      [&](uint32_t thread) { task(thread, ThreadPool::split(n_items, thread, pool_.size())); });
+}
+
+const float* CpuBackend::vector_weight(plan::WeightId id) const {
+  if (!vector_weights_[id.index].empty()) return vector_weights_[id.index].data();
+  return reinterpret_cast<const float*>(weights_[id.index].data);
+}
+
+std::span<const float> CpuBackend::forward(int32_t token, uint32_t pos) {
+  run_plan({&token, 1}, pos, nullptr);
+  return {buffer(plan_.logits), plan_.n_vocab};
+}
+
+std::span<const float> CpuBackend::forward_observed(int32_t token, uint32_t pos,
+                                                    const PlanObserver& observer) {
+  run_plan({&token, 1}, pos, &observer);
+  return {buffer(plan_.logits), plan_.n_vocab};
+}
+
+void CpuBackend::forward_batch(std::span<const int32_t> tokens, uint32_t pos,
+                               std::span<float> logits_out) {
+  assert(logits_out.size() == tokens.size() * plan_.n_vocab);
+  for (size_t done = 0; done < tokens.size();) {
+    const size_t n = std::min<size_t>(max_batch_, tokens.size() - done);
+    run_plan(tokens.subspan(done, n), pos + static_cast<uint32_t>(done), nullptr);
+    for (size_t b = 0; b < n; ++b)
+      std::memcpy(logits_out.data() + (done + b) * plan_.n_vocab,
+                  buffer(plan_.logits) + b * stride(plan_.logits), plan_.n_vocab * sizeof(float));
+    done += n;
+  }
+}
+
+void CpuBackend::run_plan(std::span<const int32_t> tokens, uint32_t pos,
+                          const PlanObserver* observer) {
+  assert(!tokens.empty() && tokens.size() <= max_batch_);
+  assert(pos + tokens.size() <= context_length_);
+  quantized_input_.valid = false;
+  for (const plan::Op& op : plan_.ops) {
+    // Only MatVecs leave a quantized input valid (they never write the buffer they read).
+    if (!std::holds_alternative<plan::MatVec>(op.kind)) quantized_input_.valid = false;
+    std::visit([&](const auto& o) { run(o, tokens, pos); }, op.kind);
+    if (observer == nullptr) continue;
+    if (const std::optional<plan::BufferId> out = plan::output_of(op))
+      (*observer)(op, {buffer(*out), plan_.buffer(*out).n_floats});
+  }
+}
+
+void CpuBackend::run(const plan::Embed& op, std::span<const int32_t> tokens, uint32_t) {
+  for (size_t b = 0; b < tokens.size(); ++b)
+    embed(weights_[op.table.index], tokens[b], buffer(op.out) + b * stride(op.out));
+}
+
+void CpuBackend::run(const plan::RmsNorm& op, std::span<const int32_t> tokens, uint32_t) {
+  for (size_t b = 0; b < tokens.size(); ++b)
+    rms_norm(buffer(op.in) + b * stride(op.in), vector_weight(op.weight),
+             buffer(op.out) + b * stride(op.out), op.n_groups, op.group_size, op.eps);
+}
+
+const uint8_t* CpuBackend::matvec_input(plan::BufferId in, const ActivationLayout& layout,
+                                        uint32_t n_tokens) {
+  if (layout.format == ActivationFormat::F32) return reinterpret_cast<const uint8_t*>(buffer(in));
+  uint8_t* quantized = quantized_.front().bytes;
+  if (quantized_input_.valid && quantized_input_.buffer == in &&
+      quantized_input_.format == layout.format)
+    return quantized;
+  const float* x = buffer(in);
+  run_split(n_tokens, uint64_t{n_tokens} * layout.cols, [&](uint32_t, ThreadPool::Range rows) {
+    for (uint64_t t = rows.begin; t < rows.end; ++t)
+      quantize_activation_row(x + t * stride(in), layout, quantized + t * layout.row_bytes);
+  });
+  quantized_input_ = {.buffer = in, .format = layout.format, .valid = true};
+  return quantized;
+}
+
+void CpuBackend::run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t) {
+  const WeightMatrix& w = weights_[op.weight.index];
+  float* out = buffer(op.out);
+  const auto n_batch = static_cast<uint32_t>(tokens.size());
+  const FastMatvec& fast = fast_matvecs_[op.weight.index];
+  if (fast.kernel == nullptr) {
+    const float* in = buffer(op.in);
+    run_split(w.rows, w.rows * w.cols * n_batch, [&](uint32_t thread, ThreadPool::Range rows) {
+      matvec_rows(w, in, stride(op.in), out, stride(op.out), n_batch, rows.begin, rows.end,
+                  scratch_[thread].data());
+    });
+    return;
+  }
+  const bool quantized = fast.layout.format != ActivationFormat::F32;
+  const MatmulArgs args{
+      .weights = w.data,
+      .weight_row_bytes = w.row_bytes,
+      .cols = w.cols,
+      .activations = matvec_input(op.in, fast.layout, n_batch),
+      .activation_stride = quantized ? fast.layout.row_bytes : stride(op.in) * sizeof(float),
+      .layout = fast.layout,
+      .n_tokens = n_batch,
+      .out = out,
+      .out_stride = stride(op.out),
+  };
+  run_rows(w.rows, w.rows * w.cols * n_batch,
+           [&](uint64_t begin, uint64_t end) { fast.kernel(args, begin, end); });
+  if (quantized_input_.buffer == op.out) quantized_input_.valid = false;
+}
+
+void CpuBackend::run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t) {
+  const size_t n = plan_.buffer(op.out).n_floats;
+  for (size_t b = 0; b < tokens.size(); ++b)
+    add(buffer(op.a) + b * stride(op.a), buffer(op.b) + b * stride(op.b),
+        buffer(op.out) + b * stride(op.out), n);
+}
+
+void CpuBackend::run(const plan::Rope& op, std::span<const int32_t> tokens, uint32_t pos) {
+  for (size_t b = 0; b < tokens.size(); ++b)
+    rope(buffer(op.buf) + b * stride(op.buf), op.n_heads, op.head_dim, op.n_rot, op.theta, op.style,
+         pos + static_cast<uint32_t>(b));
+}
+
+void CpuBackend::run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos) {
+  KvCache& cache = kv_caches_[op.cache.index];
+  for (size_t b = 0; b < tokens.size(); ++b) {
+    const size_t at = (pos + b) * cache.stride;
+    std::memcpy(cache.keys.data() + at, buffer(op.k) + b * stride(op.k),
+                cache.stride * sizeof(float));
+    std::memcpy(cache.values.data() + at, buffer(op.v) + b * stride(op.v),
+                cache.stride * sizeof(float));
+  }
+}
+
+void CpuBackend::run(const plan::Attention& op, std::span<const int32_t> tokens, uint32_t pos) {
+  const KvCache& cache = kv_caches_[op.cache.index];
+  const uint32_t group = op.n_heads / op.n_kv_heads;
+  const uint64_t n_tasks = uint64_t{op.n_heads} * tokens.size();
+  const uint64_t work = n_tasks * (pos + tokens.size()) * op.head_dim * 2;
+  run_split(n_tasks, work, [&](uint32_t thread, ThreadPool::Range tasks) {
+    for (uint64_t task = tasks.begin; task < tasks.end; ++task) {
+      const uint64_t b = task / op.n_heads;
+      const auto head = static_cast<uint32_t>(task % op.n_heads);
+      const size_t kv_offset = size_t{head / group} * op.head_dim;
+      attention_head(buffer(op.q) + b * stride(op.q) + size_t{head} * op.head_dim,
+                     cache.keys.data() + kv_offset, cache.values.data() + kv_offset, cache.stride,
+                     pos + static_cast<uint32_t>(b) + 1, op.head_dim, op.scale,
+                     scratch_[thread].data(),
+                     buffer(op.out) + b * stride(op.out) + size_t{head} * op.head_dim);
+    }
+  });
+}
+
+void CpuBackend::run(const plan::SwiGLU& op, std::span<const int32_t> tokens, uint32_t) {
+  const size_t n = plan_.buffer(op.out).n_floats;
+  for (size_t b = 0; b < tokens.size(); ++b)
+    swiglu(buffer(op.gate) + b * stride(op.gate), buffer(op.up) + b * stride(op.up),
+           buffer(op.out) + b * stride(op.out), n);
+}
+
+void CpuBackend::run(const plan::SliceHeads& op, std::span<const int32_t> tokens, uint32_t) {
+  for (size_t b = 0; b < tokens.size(); ++b)
+    slice_heads(buffer(op.in) + b * stride(op.in), buffer(op.out) + b * stride(op.out), op.n_heads,
+                op.in_head_stride, op.in_offset, op.size);
+}
+
+void CpuBackend::run(const plan::SigmoidGate& op, std::span<const int32_t> tokens, uint32_t) {
+  const size_t n = plan_.buffer(op.out).n_floats;
+  for (size_t b = 0; b < tokens.size(); ++b)
+    sigmoid_gate(buffer(op.in) + b * stride(op.in), buffer(op.gate) + b * stride(op.gate),
+                 buffer(op.out) + b * stride(op.out), n);
+}
+
+// Tokens are taken in order within each channel (each depends on the previous ones through the
+// state); channels are independent and split over the threads.
+void CpuBackend::run(const plan::CausalConv1dSilu& op, std::span<const int32_t> tokens, uint32_t) {
+  const auto n_tokens = static_cast<uint32_t>(tokens.size());
+  const float* weight = vector_weight(op.weight);
+  float* state = states_[op.state.index].data();
+  run_split(op.n_channels, uint64_t{op.n_channels} * op.kernel * n_tokens,
+            [&](uint32_t, ThreadPool::Range channels) {
+              causal_conv1d_silu(buffer(op.in), stride(op.in), weight, state, buffer(op.out),
+                                 stride(op.out), n_tokens, op.n_channels, op.kernel,
+                                 static_cast<uint32_t>(channels.begin),
+                                 static_cast<uint32_t>(channels.end));
+            });
+}
+
+// Each V head is independent: the heads are split over the threads, and each thread takes its
+// heads' tokens in order.
+void CpuBackend::run(const plan::GatedDeltaNet& op, std::span<const int32_t> tokens, uint32_t) {
+  const float* a = vector_weight(op.a);
+  const float* dt_bias = vector_weight(op.dt_bias);
+  float* state = states_[op.state.index].data();
+  const size_t k_size = size_t{op.n_k_heads} * op.head_k_dim;
+  const size_t head_state = size_t{op.head_k_dim} * op.head_v_dim;
+  const uint64_t work = uint64_t{op.n_v_heads} * head_state * 4 * tokens.size();
+  run_split(op.n_v_heads, work, [&](uint32_t thread, ThreadPool::Range heads) {
+    for (uint64_t h = heads.begin; h < heads.end; ++h) {
+      const size_t kh = h % op.n_k_heads;
+      for (size_t b = 0; b < tokens.size(); ++b) {
+        const float* qkv = buffer(op.qkv) + b * stride(op.qkv);
+        const float* q = qkv + kh * op.head_k_dim;
+        const float* k = qkv + k_size + kh * op.head_k_dim;
+        const float* v = qkv + 2 * k_size + h * op.head_v_dim;
+        const float g =
+            delta_net_decay(a[h], buffer(op.alpha_in)[b * stride(op.alpha_in) + h], dt_bias[h]);
+        const float beta = sigmoid(buffer(op.beta_in)[b * stride(op.beta_in) + h]);
+        gated_delta_net_head(q, k, v, g, beta, op.eps, op.head_k_dim, op.head_v_dim,
+                             state + h * head_state, scratch_[thread].data(),
+                             buffer(op.out) + b * stride(op.out) + h * op.head_v_dim);
+      }
+    }
+  });
+}
+
+}  // namespace quant::cpu

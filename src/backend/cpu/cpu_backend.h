@@ -1,0 +1,121 @@
+#pragma once
+// The CPU backend: interprets a plan op by op with F32 activations and an F32 KV cache. Everything
+// is allocated when it is created (activations for max_batch tokens, KV caches for context_length
+// positions, per-thread scratch); forward() allocates nothing.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/thread_pool.h"
+#include "plan/backend.h"
+#include "plan/plan.h"
+
+namespace quant::cpu {
+
+struct CpuBackendOptions {
+  uint32_t threads = 0;         // 0: the physical cores (cpu_topology.h)
+  uint32_t context_length = 0;  // positions the KV caches hold (> 0)
+  uint32_t max_batch = 32;  // tokens one batched step processes; forward_batch splits longer ones
+  // MatVec with F32 activations and dequantized weight rows (the reference arithmetic) instead of
+  // the fast kernels, which quantize the activations to int8 as llama.cpp does (matmul.h).
+  bool exact_activations = false;
+};
+
+class CpuBackend final : public Backend {
+ public:
+  // `plan` must be checked (plan::check_plan) and outlive the backend.
+  CpuBackend(const plan::Plan& plan, const CpuBackendOptions& options);
+
+  std::string_view name() const override { return "cpu"; }
+  std::span<const float> forward(int32_t token, uint32_t pos) override;
+  std::span<const float> forward_observed(int32_t token, uint32_t pos,
+                                          const PlanObserver& observer) override;
+  // Runs up to max_batch tokens per step through the plan: each weight row is dequantized once per
+  // step.
+  void forward_batch(std::span<const int32_t> tokens, uint32_t pos,
+                     std::span<float> logits_out) override;
+  // Zeroes the recurrent states; KV cache positions past the current one are never read.
+  void reset() override;
+
+  uint32_t threads() const { return pool_.size(); }
+  // The instruction set of the fast MatVec kernels (unused with exact_activations).
+  Isa isa() const { return isa_; }
+
+ private:
+  struct KvCache {
+    std::vector<float> keys;    // [context_length][n_kv_heads * head_dim]
+    std::vector<float> values;  // the same
+    size_t stride = 0;          // n_kv_heads * head_dim
+  };
+
+  // An F32 vector weight (norm scale): the mapping itself, or the copy made at creation.
+  const float* vector_weight(plan::WeightId id) const;
+  // Calls task(thread, items) for a split of n_items over the threads, or task(0, all) on this
+  // thread when `work` (multiply-adds) is too small to share.
+  template <typename Task>
+  void run_split(uint64_t n_items, uint64_t work, const Task& task);
+  // Calls rows(begin, end) over chunks of n_rows rows taken by the threads in turn, or once for
+  // all rows on this thread when `work` is too small to share.
+  template <typename Rows>
+  void run_rows(uint64_t n_rows, uint64_t work, const Rows& rows);
+  // Token rows of `in` as the fast MatVec kernel of `layout` reads them: the buffer itself for F32,
+  // else its int8 quantization (made once for consecutive MatVecs that read the same buffer).
+  const uint8_t* matvec_input(plan::BufferId in, const ActivationLayout& layout, uint32_t n_tokens);
+  // Runs every op for tokens (at most max_batch) at positions pos, pos + 1, ...
+  void run_plan(std::span<const int32_t> tokens, uint32_t pos, const PlanObserver* observer);
+
+  float* buffer(plan::BufferId id) { return arena_.data() + buffer_offsets_[id.index]; }
+  size_t stride(plan::BufferId id) const { return buffer_strides_[id.index]; }
+
+  void run(const plan::Embed& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::RmsNorm& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::Rope& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::Attention& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::SwiGLU& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::SliceHeads& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::SigmoidGate& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::CausalConv1dSilu& op, std::span<const int32_t> tokens, uint32_t pos);
+  void run(const plan::GatedDeltaNet& op, std::span<const int32_t> tokens, uint32_t pos);
+
+  const plan::Plan& plan_;
+  uint32_t context_length_;
+  uint32_t max_batch_;
+  ThreadPool pool_;
+  std::vector<WeightMatrix> weights_;               // one per plan weight
+  std::vector<std::vector<float>> vector_weights_;  // dequantized copies of non-F32 1-D weights
+  std::vector<float> arena_;                        // every activation buffer, max_batch rows each
+  std::vector<size_t> buffer_offsets_;              // into arena_, per buffer
+  std::vector<size_t> buffer_strides_;              // floats between the rows of a buffer
+  std::vector<KvCache> kv_caches_;
+  std::vector<std::vector<float>> states_;   // one per plan state, zero at a sequence's start
+  std::vector<std::vector<float>> scratch_;  // per thread: a dequantized row or attention scores
+
+  // The fast MatVec path: per plan weight its kernel (null: the exact path) and input layout.
+  struct FastMatvec {
+    MatmulRowsFn kernel = nullptr;
+    ActivationLayout layout;
+  };
+  struct alignas(64) CacheLine {
+    uint8_t bytes[64];
+  };
+  // The input that quantized_ holds; valid only while nothing has written the buffer since.
+  struct QuantizedInput {
+    plan::BufferId buffer;
+    ActivationFormat format = ActivationFormat::F32;
+    bool valid = false;
+  };
+  Isa isa_ = Isa::Scalar;
+  std::vector<FastMatvec> fast_matvecs_;
+  std::vector<CacheLine> quantized_;  // max_batch quantized activation rows
+  QuantizedInput quantized_input_;
+};
+
+}  // namespace quant::cpu

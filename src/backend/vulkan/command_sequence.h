@@ -1,0 +1,94 @@
+#pragma once
+// One recorded command buffer of dispatches and copies, which may be submitted any number of times
+// (the plan compiler records a token's work once and re-submits it for every token). Every dispatch
+// goes through dispatch(), which checks the call against the pipeline's record and the device's
+// limits and places a barrier only when the dispatch touches a buffer range that an earlier command
+// wrote (or writes one that an earlier command read) since the last barrier.
+
+#include <vulkan/vulkan.h>
+
+#include <cstdint>
+#include <initializer_list>
+#include <span>
+#include <string_view>
+#include <type_traits>
+#include <vector>
+
+#include "backend/vulkan/memory.h"
+#include "backend/vulkan/pipelines.h"
+
+namespace quant::vulkan {
+
+struct GroupCount {
+  uint32_t x = 1;
+  uint32_t y = 1;
+  uint32_t z = 1;
+};
+
+class CommandSequence {
+ public:
+  explicit CommandSequence(Pipelines& pipelines);
+  ~CommandSequence();
+  CommandSequence(const CommandSequence&) = delete;
+  CommandSequence& operator=(const CommandSequence&) = delete;
+
+  // Starts recording, dropping whatever was recorded before.
+  void begin();
+
+  // Records kernel `name` with `bindings` (binding i = bindings[i]) and push constants `push`.
+  // Throws quant::Error when the call does not match the kernel's record or the device's limits.
+  template <typename Push>
+  void dispatch(std::string_view name, std::initializer_list<BufferRange> bindings,
+                const Push& push, GroupCount groups) {
+    static_assert(std::is_trivially_copyable_v<Push>);
+    dispatch_bytes(name, bindings, &push, sizeof(Push), groups);
+  }
+  void dispatch_bytes(std::string_view name, std::span<const BufferRange> bindings,
+                      const void* push, uint32_t push_bytes, GroupCount groups);
+
+  // Records a copy of `bytes` bytes between two buffers.
+  void copy(const Buffer& source, uint64_t source_offset, const Buffer& destination,
+            uint64_t destination_offset, uint64_t bytes);
+
+  // Ends recording; the results become visible to the host once a submission completes.
+  void end();
+
+  // Submits the recorded commands and waits for them to finish.
+  void submit_and_wait();
+
+  // `workgroups` workgroups laid out as x (and, past the device's limit, y) so that a shader's
+  // linear_workgroup_id() counts them; the last row may have extra workgroups, which shaders skip.
+  GroupCount linear_groups(uint64_t workgroups) const;
+
+  Pipelines& pipelines() const { return pipelines_; }
+  const Context& context() const { return pipelines_.context(); }
+  uint32_t dispatch_count() const { return dispatches_; }
+  uint32_t barrier_count() const { return barriers_; }
+
+ private:
+  struct Access {
+    VkBuffer buffer;
+    uint64_t begin;
+    uint64_t end;
+    bool write;
+  };
+  void check_bindings(const Pipeline& pipeline, std::span<const BufferRange> bindings) const;
+  // Adds a barrier first when `accesses` conflict with what was touched since the last barrier.
+  void order(std::span<const Access> accesses);
+  void barrier();
+  VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+
+  Pipelines& pipelines_;
+  VkCommandPool pool_ = VK_NULL_HANDLE;
+  VkCommandBuffer commands_ = VK_NULL_HANDLE;
+  VkFence fence_ = VK_NULL_HANDLE;
+  std::vector<VkDescriptorPool> descriptor_pools_;
+  uint32_t pools_used_ = 0;  // pools_[0 .. pools_used_-1] have sets in this recording
+  std::vector<Access> since_barrier_;
+  bool recording_ = false;
+  bool recorded_ = false;
+  uint32_t dispatches_ = 0;
+  uint32_t barriers_ = 0;
+};
+
+}  // namespace quant::vulkan

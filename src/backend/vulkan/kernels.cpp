@@ -1,0 +1,325 @@
+#include "backend/vulkan/kernels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "common/error.h"
+
+namespace quant::vulkan {
+
+namespace {
+
+// Push-constant blocks, member for member as the shaders declare them.
+struct MatVecPush {
+  uint32_t cols, rows, row_bytes, weight_offset, out_offset;
+};
+struct EmbedPush {
+  uint32_t cols, first_row, rows, row_bytes, weight_offset;
+};
+struct RmsNormPush {
+  uint32_t group_size, n_groups;
+  float eps;
+};
+struct RopePush {
+  uint32_t n_heads, head_dim, n_rot, neox;
+};
+struct KvStorePush {
+  uint32_t kv_dim, capacity;
+};
+struct AttentionPartialPush {
+  uint32_t n_heads, n_kv_heads, head_dim, n_chunks, capacity;
+  float scale;
+};
+struct AttentionCombinePush {
+  uint32_t n_heads, head_dim, n_chunks, chunk_len, capacity;
+};
+struct CountPush {
+  uint32_t n;
+};
+struct SliceHeadsPush {
+  uint32_t n_heads, in_head_stride, in_offset, size;
+};
+struct ConvPush {
+  uint32_t n_channels, kernel;
+};
+struct DeltaNetPush {
+  uint32_t n_k_heads, n_v_heads, head_k_dim, head_v_dim;
+  float eps;
+};
+
+void expect_floats(const BufferRange& range, uint64_t n, const char* op, const char* what) {
+  if (range.buffer == nullptr || range.size < n * sizeof(float))
+    fail("Vulkan {}: {} holds {} bytes, needs {} floats", op, what, range.buffer ? range.size : 0,
+         n);
+}
+
+uint32_t ceil_div(uint64_t a, uint64_t b) {
+  return static_cast<uint32_t>((a + b - 1) / b);
+}
+
+// "matvec_q4_k" for prefix "matvec_" and Q4_K.
+std::string kernel_name(const char* prefix, TensorType type) {
+  std::string name = prefix;
+  for (char c : type_traits(type).name)
+    name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return name;
+}
+
+// Elements one invocation dequantizes at a time: UNIT in shaders/dequant.glsl.
+uint32_t dequant_unit_elements(TensorType type) {
+  return type_traits(type).quantized ? 16 : 1;
+}
+
+// A run of whole rows that one binding covers: binding.offset is aligned for the device, and the
+// first row starts `offset_in_binding` bytes into it.
+struct RowChunk {
+  uint64_t first_row;
+  uint64_t rows;
+  BufferRange binding;
+  uint32_t offset_in_binding;
+};
+
+uint64_t checked_row_bytes(const WeightMatrix& weights, const char* op) {
+  if (!weight_type_supported(weights.type))
+    fail("Vulkan {}: no kernel reads {} weights", op, type_traits(weights.type).name);
+  std::optional<uint64_t> bytes = row_bytes(weights.type, weights.cols);
+  if (!bytes || weights.cols == 0 || weights.rows == 0)
+    fail("Vulkan {}: {} rows of {} {} elements is not a valid matrix", op, weights.rows,
+         weights.cols, type_traits(weights.type).name);
+  uint64_t total = *bytes * weights.rows;
+  if (weights.buffer == nullptr || weights.offset > weights.buffer->size() ||
+      total > weights.buffer->size() - weights.offset)
+    fail("Vulkan {}: the matrix ({} bytes at {}) does not fit its buffer", op, total,
+         weights.offset);
+  return *bytes;
+}
+
+// Splits the rows so that each run fits one binding (usually one run).
+std::vector<RowChunk> split_rows(const Pipelines& pipelines, const WeightMatrix& weights,
+                                 uint64_t row_bytes, const char* op) {
+  const uint64_t alignment = pipelines.context().info().min_storage_buffer_offset_alignment;
+  const uint64_t limit = pipelines.max_binding_bytes() / 4 * 4;
+  // A run starts up to alignment - 1 bytes into its binding and the range is rounded up to words.
+  if (limit < alignment + 4 || (limit - alignment - 3) < row_bytes)
+    fail("Vulkan {}: a row of {} bytes does not fit one binding ({} bytes)", op, row_bytes, limit);
+  const uint64_t rows_per_chunk = (limit - alignment - 3) / row_bytes;
+  std::vector<RowChunk> chunks;
+  for (uint64_t first = 0; first < weights.rows; first += rows_per_chunk) {
+    uint64_t rows = std::min(rows_per_chunk, weights.rows - first);
+    uint64_t start = weights.offset + first * row_bytes;
+    uint64_t binding_offset = start / alignment * alignment;
+    uint64_t offset_in_binding = start - binding_offset;
+    // Stays inside the buffer: its size is a multiple of 16 and the matrix was checked to fit.
+    uint64_t size = (offset_in_binding + rows * row_bytes + 3) / 4 * 4;
+    chunks.push_back({first,
+                      rows,
+                      {weights.buffer, binding_offset, size},
+                      static_cast<uint32_t>(offset_in_binding)});
+  }
+  return chunks;
+}
+
+}  // namespace
+
+bool weight_type_supported(TensorType type) {
+  switch (type) {
+    case TensorType::F32:
+    case TensorType::F16:
+    case TensorType::BF16:
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
+                   const BufferRange& y) {
+  const uint64_t bytes_per_row = checked_row_bytes(weights, "mat-vec");
+  expect_floats(x, weights.cols, "mat-vec", "x");
+  expect_floats(y, weights.rows, "mat-vec", "y");
+  const std::string name = kernel_name("matvec_", weights.type);
+  for (const RowChunk& chunk :
+       split_rows(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
+    MatVecPush push{static_cast<uint32_t>(weights.cols), static_cast<uint32_t>(chunk.rows),
+                    static_cast<uint32_t>(bytes_per_row), chunk.offset_in_binding,
+                    static_cast<uint32_t>(chunk.first_row)};
+    sequence.dispatch(name, {chunk.binding, x, y}, push, sequence.linear_groups(chunk.rows));
+  }
+}
+
+void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
+                  const BufferRange& out) {
+  const uint64_t bytes_per_row = checked_row_bytes(table, "embedding");
+  expect_floats(out, table.cols, "embedding", "out");
+  const std::string name = kernel_name("embed_", table.type);
+  const uint32_t width = sequence.pipelines().workgroup_size(name);
+  const uint64_t units = table.cols / dequant_unit_elements(table.type);
+  for (const RowChunk& chunk :
+       split_rows(sequence.pipelines(), table, bytes_per_row, "embedding")) {
+    EmbedPush push{static_cast<uint32_t>(table.cols), static_cast<uint32_t>(chunk.first_row),
+                   static_cast<uint32_t>(chunk.rows), static_cast<uint32_t>(bytes_per_row),
+                   chunk.offset_in_binding};
+    sequence.dispatch(name, {chunk.binding, step, out}, push,
+                      sequence.linear_groups(ceil_div(units, width)));
+  }
+}
+
+void encode_rms_norm(CommandSequence& sequence, const BufferRange& x, const BufferRange& weight,
+                     const BufferRange& y, uint32_t n_groups, uint32_t group_size, float eps) {
+  expect_floats(x, uint64_t{n_groups} * group_size, "RMS norm", "x");
+  expect_floats(y, uint64_t{n_groups} * group_size, "RMS norm", "y");
+  expect_floats(weight, group_size, "RMS norm", "weight");
+  RmsNormPush push{group_size, n_groups, eps};
+  sequence.dispatch("rms_norm", {x, weight, y}, push, sequence.linear_groups(n_groups));
+}
+
+std::vector<float> rope_inverse_frequencies(uint32_t n_rot, float theta) {
+  std::vector<float> frequencies(n_rot / 2);
+  for (uint32_t i = 0; i < n_rot / 2; ++i)
+    frequencies[i] = static_cast<float>(std::pow(static_cast<double>(theta), -2.0 * i / n_rot));
+  return frequencies;
+}
+
+void encode_rope(CommandSequence& sequence, const BufferRange& x, const BufferRange& step,
+                 const BufferRange& inverse_frequencies, const RopeShape& shape) {
+  if (shape.n_rot % 2 != 0 || shape.n_rot > shape.head_dim || shape.n_rot == 0)
+    fail("Vulkan RoPE: n_rot {} must be even and in 2..head_dim ({})", shape.n_rot, shape.head_dim);
+  expect_floats(x, uint64_t{shape.n_heads} * shape.head_dim, "RoPE", "x");
+  expect_floats(inverse_frequencies, shape.n_rot / 2, "RoPE", "inverse frequencies");
+  RopePush push{shape.n_heads, shape.head_dim, shape.n_rot, shape.neox ? 1u : 0u};
+  const uint32_t width = sequence.pipelines().workgroup_size("rope");
+  const uint64_t pairs = uint64_t{shape.n_heads} * (shape.n_rot / 2);
+  sequence.dispatch("rope", {x, step, inverse_frequencies}, push,
+                    sequence.linear_groups(ceil_div(pairs, width)));
+}
+
+void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const BufferRange& v,
+                     const KvCacheRanges& cache, const BufferRange& step) {
+  expect_floats(k, cache.kv_dim, "KV store", "k");
+  expect_floats(v, cache.kv_dim, "KV store", "v");
+  expect_floats(cache.keys, uint64_t{cache.capacity} * cache.kv_dim, "KV store", "key cache");
+  expect_floats(cache.values, uint64_t{cache.capacity} * cache.kv_dim, "KV store", "value cache");
+  KvStorePush push{cache.kv_dim, cache.capacity};
+  const uint32_t width = sequence.pipelines().workgroup_size("kv_store");
+  sequence.dispatch("kv_store", {k, v, cache.keys, cache.values, step}, push,
+                    sequence.linear_groups(ceil_div(cache.kv_dim, width)));
+}
+
+uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
+                                  uint32_t capacity) {
+  const uint32_t chunk_len = pipelines.workgroup_size("attention_partial");
+  return uint64_t{shape.n_heads} * ceil_div(capacity, chunk_len) * (shape.head_dim + 2);
+}
+
+void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
+                      const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
+                      const AttentionShape& shape) {
+  if (shape.n_kv_heads == 0 || shape.n_heads % shape.n_kv_heads != 0)
+    fail("Vulkan attention: {} heads cannot share {} KV heads", shape.n_heads, shape.n_kv_heads);
+  if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
+    fail("Vulkan attention: cache rows of {} floats, expected {} KV heads x {}", cache.kv_dim,
+         shape.n_kv_heads, shape.head_dim);
+  expect_floats(q, uint64_t{shape.n_heads} * shape.head_dim, "attention", "q");
+  expect_floats(out, uint64_t{shape.n_heads} * shape.head_dim, "attention", "out");
+  expect_floats(cache.keys, uint64_t{cache.capacity} * cache.kv_dim, "attention", "key cache");
+  expect_floats(cache.values, uint64_t{cache.capacity} * cache.kv_dim, "attention", "value cache");
+  Pipelines& pipelines = sequence.pipelines();
+  expect_floats(scratch, attention_scratch_floats(pipelines, shape, cache.capacity), "attention",
+                "scratch");
+  const uint32_t chunk_len = pipelines.workgroup_size("attention_partial");
+  const uint32_t n_chunks = ceil_div(cache.capacity, chunk_len);
+  AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads, shape.head_dim,
+                               n_chunks,      cache.capacity,   shape.scale};
+  sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, scratch}, partial,
+                    GroupCount{n_chunks, shape.n_heads, 1});
+  AttentionCombinePush combine{shape.n_heads, shape.head_dim, n_chunks, chunk_len, cache.capacity};
+  sequence.dispatch("attention_combine", {scratch, step, out}, combine,
+                    sequence.linear_groups(shape.n_heads));
+}
+
+void encode_swiglu(CommandSequence& sequence, const BufferRange& gate, const BufferRange& up,
+                   const BufferRange& out, uint32_t n) {
+  expect_floats(gate, n, "SwiGLU", "gate");
+  expect_floats(up, n, "SwiGLU", "up");
+  expect_floats(out, n, "SwiGLU", "out");
+  const uint32_t width = sequence.pipelines().workgroup_size("swiglu");
+  sequence.dispatch("swiglu", {gate, up, out}, CountPush{n},
+                    sequence.linear_groups(ceil_div(n, width)));
+}
+
+void encode_add(CommandSequence& sequence, const BufferRange& a, const BufferRange& b,
+                const BufferRange& out, uint32_t n) {
+  expect_floats(a, n, "add", "a");
+  expect_floats(b, n, "add", "b");
+  expect_floats(out, n, "add", "out");
+  const uint32_t width = sequence.pipelines().workgroup_size("add");
+  sequence.dispatch("add", {a, b, out}, CountPush{n}, sequence.linear_groups(ceil_div(n, width)));
+}
+
+void encode_slice_heads(CommandSequence& sequence, const BufferRange& in, const BufferRange& out,
+                        const SliceShape& shape) {
+  if (shape.in_offset + shape.size > shape.in_head_stride)
+    fail("Vulkan head slice: {} values at {} do not fit heads of {}", shape.size, shape.in_offset,
+         shape.in_head_stride);
+  expect_floats(in, uint64_t{shape.n_heads} * shape.in_head_stride, "head slice", "in");
+  const uint64_t n = uint64_t{shape.n_heads} * shape.size;
+  expect_floats(out, n, "head slice", "out");
+  SliceHeadsPush push{shape.n_heads, shape.in_head_stride, shape.in_offset, shape.size};
+  const uint32_t width = sequence.pipelines().workgroup_size("slice_heads");
+  sequence.dispatch("slice_heads", {in, out}, push, sequence.linear_groups(ceil_div(n, width)));
+}
+
+void encode_sigmoid_gate(CommandSequence& sequence, const BufferRange& in, const BufferRange& gate,
+                         const BufferRange& out, uint32_t n) {
+  expect_floats(in, n, "sigmoid gate", "in");
+  expect_floats(gate, n, "sigmoid gate", "gate");
+  expect_floats(out, n, "sigmoid gate", "out");
+  const uint32_t width = sequence.pipelines().workgroup_size("sigmoid_gate");
+  sequence.dispatch("sigmoid_gate", {in, gate, out}, CountPush{n},
+                    sequence.linear_groups(ceil_div(n, width)));
+}
+
+void encode_causal_conv1d_silu(CommandSequence& sequence, const BufferRange& in,
+                               const BufferRange& weight, const BufferRange& state,
+                               const BufferRange& out, uint32_t n_channels, uint32_t kernel) {
+  if (kernel < 2) fail("Vulkan convolution: kernel {} must be at least 2", kernel);
+  expect_floats(in, n_channels, "convolution", "in");
+  expect_floats(weight, uint64_t{n_channels} * kernel, "convolution", "weight");
+  expect_floats(state, uint64_t{n_channels} * (kernel - 1), "convolution", "state");
+  expect_floats(out, n_channels, "convolution", "out");
+  const uint32_t width = sequence.pipelines().workgroup_size("causal_conv1d_silu");
+  sequence.dispatch("causal_conv1d_silu", {in, weight, state, out}, ConvPush{n_channels, kernel},
+                    sequence.linear_groups(ceil_div(n_channels, width)));
+}
+
+void encode_gated_delta_net(CommandSequence& sequence, const BufferRange& qkv,
+                            const DeltaNetGates& gates, const BufferRange& state,
+                            const BufferRange& out, const DeltaNetShape& shape) {
+  if (shape.n_k_heads == 0 || shape.n_v_heads % shape.n_k_heads != 0)
+    fail("Vulkan delta rule: {} V heads cannot share {} K heads", shape.n_v_heads, shape.n_k_heads);
+  const uint64_t dk = shape.head_k_dim;
+  const uint64_t dv = shape.head_v_dim;
+  expect_floats(qkv, 2 * shape.n_k_heads * dk + shape.n_v_heads * dv, "delta rule", "qkv");
+  expect_floats(gates.alpha, shape.n_v_heads, "delta rule", "alpha");
+  expect_floats(gates.beta, shape.n_v_heads, "delta rule", "beta");
+  expect_floats(gates.a, shape.n_v_heads, "delta rule", "a");
+  expect_floats(gates.dt_bias, shape.n_v_heads, "delta rule", "dt_bias");
+  expect_floats(state, shape.n_v_heads * dk * dv, "delta rule", "state");
+  expect_floats(out, shape.n_v_heads * dv, "delta rule", "out");
+  DeltaNetPush push{shape.n_k_heads, shape.n_v_heads, shape.head_k_dim, shape.head_v_dim,
+                    shape.eps};
+  sequence.dispatch("gated_delta_net",
+                    {qkv, gates.alpha, gates.beta, gates.a, gates.dt_bias, state, out}, push,
+                    sequence.linear_groups(shape.n_v_heads));
+}
+
+}  // namespace quant::vulkan

@@ -1,0 +1,145 @@
+#pragma once
+// Op encoders: each records one op's dispatches into a CommandSequence. They know the shaders' push
+// constants and grids; the plan compiler knows only these functions. Shapes are checked against the
+// ranges given (internal errors: the plan was checked when it was built).
+
+#include <cstdint>
+#include <vector>
+
+#include "backend/vulkan/command_sequence.h"
+#include "backend/vulkan/memory.h"
+#include "formats/tensor_type.h"
+
+namespace quant::vulkan {
+
+// The per-token inputs every recorded command buffer reads (shaders: DECLARE_STEP_INPUTS). The host
+// writes them before each submission, so one recording serves every token.
+struct StepInputs {
+  uint32_t token = 0;
+  uint32_t pos = 0;
+};
+
+// `rows` rows of `cols` elements of `type`, stored row after row from byte `offset` of `buffer`,
+// exactly as in the GGUF file.
+struct WeightMatrix {
+  const Buffer* buffer = nullptr;
+  uint64_t offset = 0;
+  TensorType type = TensorType::F32;
+  uint64_t rows = 0;
+  uint64_t cols = 0;
+};
+
+// Whether the mat-vec and embedding kernels read weights of this type.
+bool weight_type_supported(TensorType type);
+
+// y[r] = sum_c W[r][c] * x[c]. A matrix larger than one binding may cover is split over several
+// dispatches by rows.
+void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
+                   const BufferRange& y);
+
+// out = row step.token of `table`, dequantized (cols floats).
+void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
+                  const BufferRange& out);
+
+// n_groups groups of group_size values: y = x / sqrt(mean(x^2) + eps) * weight. x and y may be one
+// range.
+void encode_rms_norm(CommandSequence& sequence, const BufferRange& x, const BufferRange& weight,
+                     const BufferRange& y, uint32_t n_groups, uint32_t group_size, float eps);
+
+struct RopeShape {
+  uint32_t n_heads = 0;
+  uint32_t head_dim = 0;
+  uint32_t n_rot = 0;  // even, <= head_dim
+  bool neox = false;  // false: adjacent pairs (x[2i], x[2i+1]); true: halves (x[i], x[i + n_rot/2])
+};
+
+// theta^(-2i/n_rot) for i < n_rot / 2, computed in double precision: the buffer encode_rope reads.
+std::vector<float> rope_inverse_frequencies(uint32_t n_rot, float theta);
+
+// In place: rotates the first n_rot values of each head by the angles step.pos *
+// inverse_frequencies[i].
+void encode_rope(CommandSequence& sequence, const BufferRange& x, const BufferRange& step,
+                 const BufferRange& inverse_frequencies, const RopeShape& shape);
+
+// Caches of `capacity` positions of kv_dim floats each.
+struct KvCacheRanges {
+  BufferRange keys;
+  BufferRange values;
+  uint32_t kv_dim = 0;
+  uint32_t capacity = 0;
+};
+
+// Stores k and v (kv_dim floats each) at position step.pos of the caches.
+void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const BufferRange& v,
+                     const KvCacheRanges& cache, const BufferRange& step);
+
+struct AttentionShape {
+  uint32_t n_heads = 0;
+  uint32_t n_kv_heads = 0;  // divides n_heads
+  uint32_t head_dim = 0;
+  float scale = 1.0f;
+};
+
+// Floats of scratch encode_attention needs for this shape and cache capacity on this device.
+uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
+                                  uint32_t capacity);
+
+// Causal attention of the query q (n_heads x head_dim) over positions 0..step.pos of the cache; out
+// is n_heads x head_dim. `scratch` holds attention_scratch_floats() floats.
+void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
+                      const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
+                      const AttentionShape& shape);
+
+// out = silu(gate) * up over n values; out may be gate or up.
+void encode_swiglu(CommandSequence& sequence, const BufferRange& gate, const BufferRange& up,
+                   const BufferRange& out, uint32_t n);
+
+// out = a + b over n values; out may be a or b.
+void encode_add(CommandSequence& sequence, const BufferRange& a, const BufferRange& b,
+                const BufferRange& out, uint32_t n);
+
+// out[h * size + i] = in[h * in_head_stride + in_offset + i] for h < n_heads, i < size.
+struct SliceShape {
+  uint32_t n_heads = 0;
+  uint32_t in_head_stride = 0;
+  uint32_t in_offset = 0;
+  uint32_t size = 0;
+};
+void encode_slice_heads(CommandSequence& sequence, const BufferRange& in, const BufferRange& out,
+                        const SliceShape& shape);
+
+// out = in * sigmoid(gate) over n values; out may be in or gate.
+void encode_sigmoid_gate(CommandSequence& sequence, const BufferRange& in, const BufferRange& gate,
+                         const BufferRange& out, uint32_t n);
+
+// One token of a causal depthwise convolution + SiLU over n_channels channels
+// (plan::CausalConv1dSilu): weight is F32 n_channels x kernel, state (kernel - 1) x n_channels
+// floats, read and updated.
+void encode_causal_conv1d_silu(CommandSequence& sequence, const BufferRange& in,
+                               const BufferRange& weight, const BufferRange& state,
+                               const BufferRange& out, uint32_t n_channels, uint32_t kernel);
+
+struct DeltaNetShape {
+  uint32_t n_k_heads = 0;
+  uint32_t n_v_heads = 0;  // a multiple of n_k_heads
+  uint32_t head_k_dim = 0;
+  uint32_t head_v_dim = 0;
+  float eps = 1e-6f;
+};
+
+// Vector inputs of one gated delta rule step: alpha and beta (activations) and a, dt_bias (F32
+// weights), n_v_heads floats each.
+struct DeltaNetGates {
+  BufferRange alpha;
+  BufferRange beta;
+  BufferRange a;
+  BufferRange dt_bias;
+};
+
+// One token of the gated delta rule (plan::GatedDeltaNet): qkv holds [q | k | v], state
+// n_v_heads x head_k_dim x head_v_dim floats (read and updated), out n_v_heads x head_v_dim.
+void encode_gated_delta_net(CommandSequence& sequence, const BufferRange& qkv,
+                            const DeltaNetGates& gates, const BufferRange& state,
+                            const BufferRange& out, const DeltaNetShape& shape);
+
+}  // namespace quant::vulkan

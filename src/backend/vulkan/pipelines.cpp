@@ -1,0 +1,191 @@
+#include "backend/vulkan/pipelines.h"
+
+#include <algorithm>
+#include <vector>
+
+#include "backend/vulkan/embedded_shaders.h"
+#include "backend/vulkan/vk_check.h"
+#include "common/error.h"
+
+namespace quant::vulkan {
+
+namespace {
+
+constexpr uint32_t bit(uint32_t binding) {
+  return 1u << binding;
+}
+
+// Bindings and push constants mirror the layout(...) declarations of each shader in shaders/.
+#define QUANT_WEIGHT_KERNELS(type)                                            \
+  PipelineRecord{"matvec_" type, 3, bit(2), 5 * 4, 4, true}, PipelineRecord { \
+    "embed_" type, 3, bit(2), 5 * 4, 4, false                                 \
+  }
+
+constexpr PipelineRecord kRecords[] = {
+    QUANT_WEIGHT_KERNELS("f32"),
+    QUANT_WEIGHT_KERNELS("f16"),
+    QUANT_WEIGHT_KERNELS("bf16"),
+    QUANT_WEIGHT_KERNELS("q8_0"),
+    QUANT_WEIGHT_KERNELS("q4_0"),
+    QUANT_WEIGHT_KERNELS("q4_1"),
+    QUANT_WEIGHT_KERNELS("q5_0"),
+    QUANT_WEIGHT_KERNELS("q5_1"),
+    QUANT_WEIGHT_KERNELS("q4_k"),
+    QUANT_WEIGHT_KERNELS("q5_k"),
+    QUANT_WEIGHT_KERNELS("q6_k"),
+    // x, weight, y; {group_size, n_groups, eps}
+    PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
+    // x (in place), step, inverse frequencies; {n_heads, head_dim, n_rot, neox}
+    PipelineRecord{"rope", 3, bit(0), 4 * 4, 8, false},
+    // k, v, k cache, v cache, step; {kv_dim, capacity}
+    PipelineRecord{"kv_store", 5, bit(2) | bit(3), 2 * 4, 8, false},
+    // q, k cache, v cache, step, partial; {n_heads, n_kv_heads, head_dim, n_chunks, capacity,
+    // scale}
+    PipelineRecord{"attention_partial", 5, bit(4), 6 * 4, 4, true},
+    // partial, step, out; {n_heads, head_dim, n_chunks, chunk_len, capacity}
+    PipelineRecord{"attention_combine", 3, bit(2), 5 * 4, 4, false},
+    // gate, up, out; {n}
+    PipelineRecord{"swiglu", 3, bit(2), 4, 8, false},
+    // a, b, out; {n}
+    PipelineRecord{"add", 3, bit(2), 4, 8, false},
+    // in, out; {n_heads, in_head_stride, in_offset, size}
+    PipelineRecord{"slice_heads", 2, bit(1), 4 * 4, 8, false},
+    // in, gate, out; {n}
+    PipelineRecord{"sigmoid_gate", 3, bit(2), 4, 8, false},
+    // in, weight, state (read and written), out; {n_channels, kernel}
+    PipelineRecord{"causal_conv1d_silu", 4, bit(2) | bit(3), 2 * 4, 8, false},
+    // qkv, alpha, beta, a, dt_bias, state (read and written), out;
+    // {n_k_heads, n_v_heads, head_k_dim, head_v_dim, eps}
+    PipelineRecord{"gated_delta_net", 7, bit(5) | bit(6), 5 * 4, 4, true},
+};
+
+#undef QUANT_WEIGHT_KERNELS
+
+}  // namespace
+
+std::span<const PipelineRecord> pipeline_records() {
+  return kRecords;
+}
+
+const PipelineRecord* find_pipeline_record(std::string_view name) {
+  for (const PipelineRecord& record : kRecords)
+    if (record.name == name) return &record;
+  return nullptr;
+}
+
+Pipelines::Pipelines(const Context& context, const PipelineOptions& options)
+    : context_(context), options_(options) {}
+
+Pipelines::~Pipelines() {
+  VkDevice device = context_.device();
+  for (auto& [name, pipeline] : pipelines_) vkDestroyPipeline(device, pipeline->pipeline, nullptr);
+  for (auto& [key, layout] : layouts_) vkDestroyPipelineLayout(device, layout, nullptr);
+  for (auto& [key, layout] : set_layouts_) vkDestroyDescriptorSetLayout(device, layout, nullptr);
+}
+
+uint32_t Pipelines::workgroup_size(std::string_view name) const {
+  const PipelineRecord* record = find_pipeline_record(name);
+  if (record == nullptr) fail("Vulkan: no kernel named '{}'", name);
+  const DeviceInfo& info = context_.info();
+  uint32_t limit =
+      std::min(info.max_compute_workgroup_invocations, info.max_compute_workgroup_size[0]);
+  uint32_t width = std::max(info.subgroup_size, 1u) * record->subgroups_per_workgroup;
+  return std::clamp(width, 1u, limit);
+}
+
+uint64_t Pipelines::max_binding_bytes() const {
+  uint64_t device_limit = context_.info().max_storage_buffer_range;
+  if (options_.max_binding_bytes == 0) return device_limit;
+  return std::min(options_.max_binding_bytes, device_limit);
+}
+
+bool Pipelines::uses_subgroup_arithmetic() const {
+  return options_.subgroup_arithmetic && context_.info().subgroup_arithmetic;
+}
+
+VkDescriptorSetLayout Pipelines::set_layout(uint32_t bindings) {
+  auto found = set_layouts_.find(bindings);
+  if (found != set_layouts_.end()) return found->second;
+  std::vector<VkDescriptorSetLayoutBinding> entries(bindings);
+  for (uint32_t i = 0; i < bindings; ++i) {
+    entries[i].binding = i;
+    entries[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
+    entries[i].descriptorCount = 1;
+    entries[i].stageFlags = VK_SHADER_STAGE_COMPUTE_BIT;
+  }
+  VkDescriptorSetLayoutCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO;
+  info.bindingCount = bindings;
+  info.pBindings = entries.data();
+  VkDescriptorSetLayout layout = VK_NULL_HANDLE;
+  check(vkCreateDescriptorSetLayout(context_.device(), &info, nullptr, &layout),
+        "vkCreateDescriptorSetLayout");
+  set_layouts_.emplace(bindings, layout);
+  return layout;
+}
+
+VkPipelineLayout Pipelines::pipeline_layout(uint32_t bindings, uint32_t push_constant_bytes) {
+  auto key = std::make_pair(bindings, push_constant_bytes);
+  auto found = layouts_.find(key);
+  if (found != layouts_.end()) return found->second;
+  VkDescriptorSetLayout sets = set_layout(bindings);
+  VkPushConstantRange push{VK_SHADER_STAGE_COMPUTE_BIT, 0, push_constant_bytes};
+  VkPipelineLayoutCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO;
+  info.setLayoutCount = 1;
+  info.pSetLayouts = &sets;
+  info.pushConstantRangeCount = push_constant_bytes > 0 ? 1 : 0;
+  info.pPushConstantRanges = &push;
+  VkPipelineLayout layout = VK_NULL_HANDLE;
+  check(vkCreatePipelineLayout(context_.device(), &info, nullptr, &layout),
+        "vkCreatePipelineLayout");
+  layouts_.emplace(key, layout);
+  return layout;
+}
+
+const Pipeline& Pipelines::get(std::string_view name) {
+  auto found = pipelines_.find(name);
+  if (found != pipelines_.end()) return *found->second;
+  const PipelineRecord* record = find_pipeline_record(name);
+  if (record == nullptr) fail("Vulkan: no kernel named '{}'", name);
+  if (record->push_constant_bytes > context_.info().max_push_constants_bytes)
+    fail("Vulkan kernel '{}' needs {} bytes of push constants; the device allows {}", name,
+         record->push_constant_bytes, context_.info().max_push_constants_bytes);
+
+  auto pipeline = std::make_unique<Pipeline>();
+  pipeline->record = record;
+  pipeline->variant = std::string(name);
+  if (record->reduces && !uses_subgroup_arithmetic()) pipeline->variant += "_shmem";
+  const EmbeddedShader* shader = find_embedded_shader(pipeline->variant);
+  // Every record names shaders that the build embeds (a test checks the table).
+  if (shader == nullptr) fail("Vulkan: shader variant '{}' is not embedded", pipeline->variant);
+  pipeline->workgroup_size = workgroup_size(name);
+  pipeline->set_layout = set_layout(record->bindings);
+  pipeline->layout = pipeline_layout(record->bindings, record->push_constant_bytes);
+
+  VkShaderModuleCreateInfo module_info{};
+  module_info.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO;
+  module_info.codeSize = shader->spirv.size_bytes();
+  module_info.pCode = shader->spirv.data();
+  VkShaderModule module = VK_NULL_HANDLE;
+  check(vkCreateShaderModule(context_.device(), &module_info, nullptr, &module),
+        "vkCreateShaderModule");
+
+  VkSpecializationMapEntry entry{0, 0, sizeof(uint32_t)};
+  VkSpecializationInfo specialization{1, &entry, sizeof(uint32_t), &pipeline->workgroup_size};
+  VkComputePipelineCreateInfo info{};
+  info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
+  info.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;
+  info.stage.stage = VK_SHADER_STAGE_COMPUTE_BIT;
+  info.stage.module = module;
+  info.stage.pName = "main";
+  info.stage.pSpecializationInfo = &specialization;
+  info.layout = pipeline->layout;
+  VkResult result = vkCreateComputePipelines(context_.device(), VK_NULL_HANDLE, 1, &info, nullptr,
+                                             &pipeline->pipeline);
+  vkDestroyShaderModule(context_.device(), module, nullptr);
+  check(result, "vkCreateComputePipelines");
+  return *pipelines_.emplace(std::string(name), std::move(pipeline)).first->second;
+}
+
+}  // namespace quant::vulkan

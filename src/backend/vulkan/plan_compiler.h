@@ -1,0 +1,92 @@
+#pragma once
+// Compiles a plan for the GPU: every weight uploaded once, every activation buffer and KV cache
+// allocated once on the device, and one token's work recorded into one command buffer that reads
+// the token and position from a small step buffer, so the same recording is submitted for every
+// token.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <span>
+#include <utility>
+#include <vector>
+
+#include "backend/vulkan/command_sequence.h"
+#include "backend/vulkan/kernels.h"
+#include "backend/vulkan/memory.h"
+#include "backend/vulkan/pipelines.h"
+#include "plan/plan.h"
+
+namespace quant::vulkan {
+
+class CompiledPlan {
+ public:
+  // `plan` must be checked and outlive this. Throws quant::Error naming the op when an op needs a
+  // weight type no kernel reads, or a buffer larger than the device allows.
+  CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan::Plan& plan,
+               uint32_t context_length);
+
+  // Records one token: step inputs in, every op in plan order, logits out. With `observation`
+  // (observation_bytes() bytes of Staging memory), each op that writes a buffer also copies it
+  // there, at observation_offset(op index).
+  void record(CommandSequence& sequence, const Buffer* observation) const;
+
+  // Zeroes the recurrent states (the start of a new sequence).
+  void reset_states(Transfer& transfer);
+
+  // Sets the token and position the next submission reads.
+  void set_step(int32_t token, uint32_t pos);
+  // The logits of the last submission (mapped host memory).
+  std::span<const float> logits() const;
+
+  uint64_t observation_bytes() const { return observation_bytes_; }
+  // Byte offset of op i's output in the observation buffer; nullopt for ops that write no buffer.
+  std::optional<uint64_t> observation_offset(size_t op_index) const {
+    return observation_offsets_[op_index];
+  }
+
+  const plan::Plan& plan() const { return plan_; }
+  uint32_t context_length() const { return context_length_; }
+
+ private:
+  struct KvCacheBuffers {
+    Buffer keys;
+    Buffer values;
+    uint32_t kv_dim = 0;
+  };
+
+  void upload_weights(Transfer& transfer);
+  void record_op(CommandSequence& sequence, const plan::Embed& op) const;
+  void record_op(CommandSequence& sequence, const plan::RmsNorm& op) const;
+  void record_op(CommandSequence& sequence, const plan::MatVec& op) const;
+  void record_op(CommandSequence& sequence, const plan::Add& op) const;
+  void record_op(CommandSequence& sequence, const plan::Rope& op) const;
+  void record_op(CommandSequence& sequence, const plan::KvStore& op) const;
+  void record_op(CommandSequence& sequence, const plan::Attention& op) const;
+  void record_op(CommandSequence& sequence, const plan::SwiGLU& op) const;
+  void record_op(CommandSequence& sequence, const plan::SliceHeads& op) const;
+  void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
+  void record_op(CommandSequence& sequence, const plan::CausalConv1dSilu& op) const;
+  void record_op(CommandSequence& sequence, const plan::GatedDeltaNet& op) const;
+  BufferRange activation(plan::BufferId id) const;
+  WeightMatrix matrix(plan::WeightId id) const;
+  BufferRange vector_weight(plan::WeightId id) const;
+  KvCacheRanges cache(plan::KvCacheId id) const;
+
+  const plan::Plan& plan_;
+  uint32_t context_length_;
+  std::vector<Buffer> weight_buffers_;    // distinct tensors (tied weights share one)
+  std::vector<size_t> weight_buffer_of_;  // per plan weight: index into weight_buffers_
+  std::vector<Buffer> activations_;       // per plan buffer
+  std::vector<KvCacheBuffers> kv_caches_;
+  std::vector<Buffer> states_;                                     // per plan state
+  std::map<std::pair<uint32_t, float>, Buffer> rope_frequencies_;  // by (n_rot, theta)
+  std::optional<Buffer> attention_scratch_;
+  Buffer step_;          // device copy of StepInputs, read by the kernels
+  Buffer step_staging_;  // what the host writes before each submission
+  Buffer logits_readback_;
+  std::vector<std::optional<uint64_t>> observation_offsets_;
+  uint64_t observation_bytes_ = 0;
+};
+
+}  // namespace quant::vulkan

@@ -1,0 +1,56 @@
+#include "runtime/session.h"
+
+#include "common/error.h"
+#include "runtime/kv_cache.h"
+
+namespace quant {
+
+Session::Session(const model::Model& model, const SessionOptions& options)
+    : model_(model),
+      context_length_(
+          resolve_context_length(options.context_length, model.hparams().context_length)),
+      backend_(create_backend(model.plan(), BackendOptions{
+                                                .choice = options.backend,
+                                                .threads = options.threads,
+                                                .context_length = context_length_,
+                                                .max_batch = options.max_batch,
+                                                .exact_activations = options.exact_activations,
+                                            })) {}
+
+void Session::check_tokens(std::span<const int32_t> tokens) const {
+  for (const int32_t token : tokens)
+    if (token < 0 || static_cast<uint32_t>(token) >= n_vocab())
+      fail("token id {} is outside the vocabulary (0..{})", token, n_vocab() - 1);
+  if (tokens.size() > context_length_ - position_)
+    fail("context full: {} more token(s) at position {} do not fit in the context of {}",
+         tokens.size(), position_, context_length_);
+}
+
+std::span<const float> Session::forward(int32_t token) {
+  check_tokens({&token, 1});
+  const std::span<const float> logits = backend_->forward(token, position_);
+  ++position_;
+  return logits;
+}
+
+std::span<const float> Session::forward(int32_t token, const PlanObserver& observer) {
+  check_tokens({&token, 1});
+  const std::span<const float> logits = backend_->forward_observed(token, position_, observer);
+  ++position_;
+  return logits;
+}
+
+std::span<const float> Session::forward_batch(std::span<const int32_t> tokens) {
+  check_tokens(tokens);
+  batch_logits_.resize(tokens.size() * n_vocab());
+  backend_->forward_batch(tokens, position_, batch_logits_);
+  position_ += static_cast<uint32_t>(tokens.size());
+  return batch_logits_;
+}
+
+void Session::reset() {
+  backend_->reset();
+  position_ = 0;
+}
+
+}  // namespace quant

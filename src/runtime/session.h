@@ -1,0 +1,61 @@
+#pragma once
+// A Session runs one model on one backend, one sequence at a time: it owns the position in the
+// sequence and feeds tokens through the backend's plan, checking each token id and the room left in
+// the context.
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "model/model.h"
+#include "plan/backend.h"
+#include "runtime/backend_factory.h"
+
+namespace quant {
+
+struct SessionOptions {
+  BackendChoice backend = BackendChoice::Auto;
+  uint32_t threads = 0;         // CPU threads; 0: all hardware threads
+  uint32_t context_length = 0;  // 0: the model's trained context, capped (see kv_cache.h)
+  uint32_t max_batch = 32;      // tokens per batched step of forward_batch()
+  // CPU: MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones.
+  bool exact_activations = false;
+};
+
+class Session {
+ public:
+  // `model` must outlive the session. Throws quant::Error for an unavailable backend or a bad
+  // context.
+  Session(const model::Model& model, const SessionOptions& options);
+
+  // Feeds `token` at position(), advances it, and returns the n_vocab logits predicting the next
+  // token (valid until the next call). Throws quant::Error for a token outside the vocabulary or a
+  // full context.
+  std::span<const float> forward(int32_t token);
+  // The same, calling `observer` with every intermediate value of the plan.
+  std::span<const float> forward(int32_t token, const PlanObserver& observer);
+  // Feeds all `tokens` and returns their logits, tokens.size() x n_vocab (row i follows tokens[i]),
+  // valid until the next call. The same numbers as forward() per token, computed in batches.
+  std::span<const float> forward_batch(std::span<const int32_t> tokens);
+
+  // Starts a new, empty sequence at position 0.
+  void reset();
+
+  uint32_t position() const { return position_; }
+  uint32_t context_length() const { return context_length_; }
+  uint32_t n_vocab() const { return model_.plan().n_vocab; }
+  const model::Model& model() const { return model_; }
+  Backend& backend() { return *backend_; }
+
+ private:
+  void check_tokens(std::span<const int32_t> tokens) const;
+
+  const model::Model& model_;
+  uint32_t context_length_;
+  std::unique_ptr<Backend> backend_;
+  uint32_t position_ = 0;
+  std::vector<float> batch_logits_;  // forward_batch's result
+};
+
+}  // namespace quant

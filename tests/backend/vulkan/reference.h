@@ -1,0 +1,57 @@
+#pragma once
+// Scalar CPU references for the Vulkan kernel tests, in double precision, and test weights. The
+// mat-vec and embedding references dequantize with the formats library (the project's reference
+// dequantizers), so a GPU decoding error shows up as a mismatch.
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "formats/tensor_type.h"
+
+namespace quant::vulkan::test {
+
+// rows x cols weights of `type`: quantized from random floats with the reference quantizer, or
+// (with random_bits, quantized types only) random bytes with random but finite scales, which
+// reaches bit patterns a quantizer rarely writes.
+std::vector<uint8_t> make_weights(TensorType type, uint64_t rows, uint64_t cols, uint32_t seed,
+                                  bool random_bits);
+
+std::vector<float> reference_matvec(TensorType type, std::span<const uint8_t> weights,
+                                    uint64_t rows, uint64_t cols, std::span<const float> x);
+std::vector<float> reference_row(TensorType type, std::span<const uint8_t> weights, uint64_t cols,
+                                 uint64_t row);
+std::vector<float> reference_rms_norm(std::span<const float> x, std::span<const float> weight,
+                                      uint32_t n_groups, uint32_t group_size, float eps);
+// theta^(-2i/n_rot) in double precision, angles pos * that.
+std::vector<float> reference_rope(std::span<const float> x, uint32_t n_heads, uint32_t head_dim,
+                                  uint32_t n_rot, bool neox, uint32_t pos, float theta);
+// keys/values: positions x (n_kv_heads * head_dim); attends over positions 0..pos.
+std::vector<float> reference_attention(std::span<const float> q, std::span<const float> keys,
+                                       std::span<const float> values, uint32_t n_heads,
+                                       uint32_t n_kv_heads, uint32_t head_dim, uint32_t pos,
+                                       float scale);
+std::vector<float> reference_swiglu(std::span<const float> gate, std::span<const float> up);
+
+// One token of plan::CausalConv1dSilu. `state` ((kernel - 1) x n_channels, oldest first) is read
+// and updated.
+std::vector<float> reference_causal_conv1d_silu(std::span<const float> in,
+                                                std::span<const float> weight,
+                                                std::vector<double>& state, uint32_t n_channels,
+                                                uint32_t kernel);
+
+struct DeltaNetReferenceShape {
+  uint32_t n_k_heads, n_v_heads, head_k_dim, head_v_dim;
+  float eps;
+};
+
+// One token of plan::GatedDeltaNet. `state` (n_v_heads x head_k_dim x head_v_dim) is read and
+// updated.
+std::vector<float> reference_gated_delta_net(std::span<const float> qkv,
+                                             std::span<const float> alpha,
+                                             std::span<const float> beta, std::span<const float> a,
+                                             std::span<const float> dt_bias,
+                                             std::vector<double>& state,
+                                             const DeltaNetReferenceShape& shape);
+
+}  // namespace quant::vulkan::test

@@ -1,0 +1,108 @@
+// The whole Vulkan backend against the CPU backend on the tiny models of the shared reference set:
+// the plan compiled into one command buffer, re-submitted for each token, every op's output
+// compared through forward_observed, and the logits of a few tokens. Validation (with
+// synchronization validation) is on; any message fails the test.
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/cpu/cpu_backend.h"
+#include "backend/vulkan/vulkan_backend.h"
+#include "common/shared_data.h"
+#include "model/model.h"
+#include "vulkan_test_device.h"
+
+namespace quant::vulkan::test {
+namespace {
+
+constexpr uint32_t kContextLength = 64;
+
+struct ModelCase {
+  const char* file;
+  // Per-op and logits NMSE bound. Models with F32/F16 weights agree to rounding; for quantized
+  // weights the CPU backend quantizes the activations too (to Q8_0/Q8_K, as llama.cpp does) while
+  // the GPU keeps them in F32, so the two differ by that quantization.
+  double tolerance;
+};
+
+void PrintTo(const ModelCase& model_case, std::ostream* os) {
+  *os << model_case.file;
+}
+
+class VulkanBackendTest : public ::testing::TestWithParam<ModelCase> {};
+
+TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
+  QUANT_REQUIRE_SHARED();
+  const std::string skip = vulkan_unavailable_reason();
+  if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
+  const model::Model model =
+      model::Model::load(quant::test::shared_path(std::string("data/models/") + GetParam().file));
+  const plan::Plan& plan = model.plan();
+
+  cpu::CpuBackend cpu(plan, cpu::CpuBackendOptions{.threads = 1, .context_length = kContextLength});
+  VulkanBackend gpu(
+      plan,
+      VulkanBackendOptions{.context_length = kContextLength, .validation = true, .pipelines = {}});
+  keep_vulkan_libraries_loaded();
+
+  // The first token with every op observed: a wrong kernel shows up at the op that computes it.
+  std::vector<std::vector<float>> expected_ops;
+  cpu.forward_observed(1, 0, [&](const plan::Op&, std::span<const float> value) {
+    expected_ops.emplace_back(value.begin(), value.end());
+  });
+  size_t op_index = 0;
+  double worst_op = 0.0;
+  gpu.forward_observed(1, 0, [&](const plan::Op& op, std::span<const float> value) {
+    ASSERT_LT(op_index, expected_ops.size());
+    const double error = nmse(value, expected_ops[op_index++]);
+    worst_op = std::max(worst_op, error);
+    EXPECT_LE(error, GetParam().tolerance) << plan::describe(op);
+  });
+  EXPECT_EQ(op_index, expected_ops.size());
+
+  // Then a few tokens through the plain path, which re-submits the command buffer recorded at
+  // creation.
+  const int32_t tokens[] = {1, 7, 300, 42, 5, 99, 2};
+  double worst = 0.0;
+  for (uint32_t pos = 0; pos < std::size(tokens); ++pos) {
+    const int32_t token = tokens[pos] % static_cast<int32_t>(plan.n_vocab);
+    const std::span<const float> cpu_logits = cpu.forward(token, pos);
+    const std::vector<float> expected(cpu_logits.begin(), cpu_logits.end());
+    const std::span<const float> actual = gpu.forward(token, pos);
+    const double error = nmse(actual, expected);
+    worst = std::max(worst, error);
+    EXPECT_LE(error, GetParam().tolerance) << "position " << pos;
+  }
+  std::printf("[nmse] backend %s subgroup=%u: worst op %.3g, worst logits over %zu tokens %.3g\n",
+              GetParam().file, gpu.context().info().subgroup_size, worst_op, std::size(tokens),
+              worst);
+  for (const std::string& message : gpu.context().validation_messages())
+    ADD_FAILURE() << "validation message: " << message;
+}
+
+constexpr double kExact = 1e-8;
+constexpr double kQuantizedActivations = 5e-3;
+
+std::string model_case_name(const ::testing::TestParamInfo<ModelCase>& param) {
+  std::string name = param.param.file;
+  name = name.substr(0, name.find(".gguf"));
+  for (char& c : name)
+    if (c == '-') c = '_';
+  return name;
+}
+
+INSTANTIATE_TEST_SUITE_P(TinyModels, VulkanBackendTest,
+                         ::testing::Values(ModelCase{"stories260K-f32.gguf", kExact},
+                                           ModelCase{"tiny-llama-f16.gguf", kExact},
+                                           ModelCase{"tiny-qwen3-f16.gguf", kExact},
+                                           ModelCase{"tiny-qwen35-f16.gguf", kExact},
+                                           ModelCase{"tiny-llama-Q8_0.gguf", kQuantizedActivations},
+                                           ModelCase{"tiny-llama-deep-Q4_K_M.gguf",
+                                                     kQuantizedActivations}),
+                         model_case_name);
+
+}  // namespace
+}  // namespace quant::vulkan::test

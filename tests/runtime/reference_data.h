@@ -1,0 +1,75 @@
+#pragma once
+// Reading the llama.cpp reference outputs in ../shared/reference/logits (see its README, section
+// 2).
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <cstring>
+#include <fstream>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "common/shared_data.h"
+
+namespace quant::test {
+
+// The plain set (no Flash Attention, F32 KV cache, no weight repacking): the closest to our
+// arithmetic.
+inline std::string plain_reference(const std::string& file) {
+  return shared_path("reference/logits/plain-nofa-f32kv-norepack/" + file);
+}
+
+inline std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  EXPECT_TRUE(in.good()) << "cannot open " << path;
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+inline nlohmann::json read_json(const std::string& path) {
+  return nlohmann::json::parse(read_text_file(path));
+}
+
+inline std::vector<float> read_f32_file(const std::string& path) {
+  const std::string bytes = read_text_file(path);
+  std::vector<float> values(bytes.size() / sizeof(float));
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  return values;
+}
+
+// A model's reference: its JSON and its [n_positions, n_vocab] logits.
+struct ReferenceLogits {
+  nlohmann::json meta;
+  std::vector<float> logits;
+  uint32_t n_vocab = 0;
+
+  std::span<const float> row(size_t position) const {
+    return std::span<const float>(logits).subspan(position * n_vocab, n_vocab);
+  }
+};
+
+inline ReferenceLogits load_plain_reference(const std::string& model) {
+  ReferenceLogits ref;
+  ref.meta = read_json(plain_reference(model + ".json"));
+  ref.n_vocab = ref.meta.at("n_vocab").get<uint32_t>();
+  ref.logits = read_f32_file(plain_reference(model + ".logits.f32"));
+  EXPECT_EQ(ref.logits.size(), ref.meta.at("n_positions").get<size_t>() * ref.n_vocab);
+  return ref;
+}
+
+inline std::string model_path(const std::string& model) {
+  return shared_path("data/models/" + model + ".gguf");
+}
+
+// The index of the largest value; ties go to the lower index (as the reference's greedy decoding).
+inline int32_t argmax(std::span<const float> values) {
+  size_t best = 0;
+  for (size_t i = 1; i < values.size(); ++i)
+    if (values[i] > values[best]) best = i;
+  return static_cast<int32_t>(best);
+}
+
+}  // namespace quant::test
