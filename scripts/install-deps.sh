@@ -21,3 +21,14 @@ if ((${#missing[@]})); then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
+
+# >>> python venv (server tests)
+# tests/server drives `quant serve` with the official `openai` client from PyPI, from a venv at .venv
+# (ignored by git). Made once; quiet when it is there with its packages.
+server_test_venv="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/.venv"
+if ! "$server_test_venv/bin/python" -c 'import openai, pytest, requests' 2>/dev/null; then
+  echo "creating $server_test_venv (openai, pytest, requests) for the server tests"
+  python3 -m venv "$server_test_venv"
+  "$server_test_venv/bin/pip" install -q --disable-pip-version-check openai pytest requests
+fi
+# <<< python venv (server tests)

@@ -2,21 +2,18 @@
 // layers, each followed by a SwiGLU FFN. The math is section 1 of shared/reference/README.md
 // ("The math, as llama.cpp computes it"):
 // - full attention: attn_q yields [query_h | gate_h] per head; query and key are RMS-normed per
-// head,
-//   NeoX RoPE turns their first rope.dimension_count values; the attention output is multiplied by
-//   sigmoid(gate) before attn_output.
+//   head, NeoX RoPE turns their first rope.dimension_count values; the attention output is
+//   multiplied by sigmoid(gate) before attn_output (the shared attention block, gated_query).
 // - Gated DeltaNet: attn_qkv -> causal depthwise convolution over the last ssm.conv_kernel tokens
-// ->
-//   SiLU -> q, k, v; the gated delta rule per V head (state S, head_k_dim x head_v_dim); then
+//   -> SiLU -> q, k, v; the gated delta rule per V head (state S, head_k_dim x head_v_dim); then
 //   RMSNorm(o) * ssm_norm * silu(z) per head, z = attn_gate(x), and ssm_out.
 // Every norm weight is applied as stored (the converter already folded Qwen3.5's 1 + w into it).
-// A trailing multi-token-prediction block (nextn_predict_layers) is not run.
+// A trailing multi-token-prediction block (nextn_predict_layers) is not run: Hparams::n_layers
+// leaves it out.
 
 #include <fmt/format.h>
 
-#include <cmath>
 #include <optional>
-#include <span>
 #include <string>
 #include <unordered_set>
 #include <vector>
@@ -34,10 +31,10 @@ namespace {
 constexpr const char* kArch = "qwen35";
 constexpr uint32_t kMaxSsmSize = 1u << 16;
 constexpr uint32_t kMaxConvKernel = 64;
+constexpr TransformerConfig kQwen35Config{.rope_style = plan::RopeStyle::Neox, .gated_query = true};
 
 // What qwen35 adds to the common hyperparameters.
 struct Qwen35Params {
-  uint32_t n_layers = 0;        // layers run: block_count without the trailing MTP layers
   uint32_t conv_kernel = 0;     // ssm.conv_kernel
   uint32_t n_k_heads = 0;       // ssm.group_count: linear-attention Q/K heads
   uint32_t n_v_heads = 0;       // ssm.time_step_rank: linear-attention V heads
@@ -117,11 +114,6 @@ Qwen35Params read_qwen35_params(const gguf::GgufFile& file, const Hparams& hp) {
   check_rope_sections(file, hp);
 
   Qwen35Params p;
-  const std::string nextn_key = key("nextn_predict_layers");
-  const uint32_t n_mtp = file.get_u32_or(nextn_key, 0);
-  if (n_mtp >= hp.n_layers)
-    fail("{}: '{}' ({}) leaves no layers of {}", file.path(), nextn_key, n_mtp, hp.n_layers);
-  p.n_layers = hp.n_layers - n_mtp;
   p.conv_kernel = read_size(file, "ssm.conv_kernel", kMaxConvKernel);
   p.n_k_heads = read_size(file, "ssm.group_count", kMaxSsmSize);
   p.n_v_heads = read_size(file, "ssm.time_step_rank", kMaxSsmSize);
@@ -131,27 +123,22 @@ Qwen35Params read_qwen35_params(const gguf::GgufFile& file, const Hparams& hp) {
     fail("{}: ssm.inner_size {}, ssm.time_step_rank {} and ssm.group_count {} do not divide",
          file.path(), inner_size, p.n_v_heads, p.n_k_heads);
   p.head_v_dim = inner_size / p.n_v_heads;
-  p.recurrent = read_layer_kinds(file, hp.n_layers, p.n_layers);
+  p.recurrent = read_layer_kinds(file, hp.block_count(), hp.n_layers);
   return p;
 }
 
-// Buffers beyond the common transformer ones.
+// Buffers beyond the common transformer ones (the gated query's among them).
 struct Qwen35Buffers {
-  plan::BufferId q_gate;     // n_heads x [query (head_dim) | gate (head_dim)]: attn_q's output
-  plan::BufferId attn_gate;  // n_heads x head_dim: the gates, sliced out of q_gate
-  plan::BufferId qkv;        // conv_channels: attn_qkv's output
-  plan::BufferId qkv_conv;   // conv_channels: after the convolution and SiLU
-  plan::BufferId z;          // v_size: attn_gate's output (the output gate)
-  plan::BufferId alpha;      // n_v_heads: ssm_alpha's output
-  plan::BufferId beta;       // n_v_heads: ssm_beta's output
-  plan::BufferId delta;      // v_size: the delta rule's output, then gated-normed
+  plan::BufferId qkv;       // conv_channels: attn_qkv's output
+  plan::BufferId qkv_conv;  // conv_channels: after the convolution and SiLU
+  plan::BufferId z;         // v_size: attn_gate's output (the output gate)
+  plan::BufferId alpha;     // n_v_heads: ssm_alpha's output
+  plan::BufferId beta;      // n_v_heads: ssm_beta's output
+  plan::BufferId delta;     // v_size: the delta rule's output, then gated-normed
 };
 
-Qwen35Buffers add_qwen35_buffers(plan::Plan& plan, const Hparams& hp, const Qwen35Params& p) {
-  const uint64_t q_size = uint64_t{hp.n_heads} * hp.head_dim;
+Qwen35Buffers add_qwen35_buffers(plan::Plan& plan, const Qwen35Params& p) {
   return Qwen35Buffers{
-      .q_gate = plan.add_buffer("q_gate", 2 * q_size),
-      .attn_gate = plan.add_buffer("attn_gate", q_size),
       .qkv = plan.add_buffer("qkv", p.conv_channels()),
       .qkv_conv = plan.add_buffer("qkv_conv", p.conv_channels()),
       .z = plan.add_buffer("z", p.v_size()),
@@ -161,30 +148,22 @@ Qwen35Buffers add_qwen35_buffers(plan::Plan& plan, const Hparams& hp, const Qwen
   };
 }
 
-struct GatedAttentionWeights {
-  plan::WeightId q_gate;  // attn_q [n_embd, 2 * n_heads * head_dim]
-  plan::WeightId k;       // attn_k [n_embd, n_kv_heads * head_dim]
-  plan::WeightId v;       // attn_v [n_embd, n_kv_heads * head_dim]
-  plan::WeightId output;  // attn_output [n_heads * head_dim, n_embd]
-  plan::WeightId q_norm;  // attn_q_norm [head_dim]
-  plan::WeightId k_norm;  // attn_k_norm [head_dim]
-};
-
 struct DeltaNetWeights {
-  plan::WeightId qkv;      // attn_qkv [n_embd, conv_channels]
-  plan::WeightId z;        // attn_gate [n_embd, v_size]
-  plan::WeightId conv;     // ssm_conv1d [conv_kernel, conv_channels], F32
-  plan::WeightId dt_bias;  // ssm_dt.bias [n_v_heads], F32
-  plan::WeightId a;        // ssm_a [n_v_heads], F32: -exp(A_log)
-  plan::WeightId beta;     // ssm_beta [n_embd, n_v_heads]
-  plan::WeightId alpha;    // ssm_alpha [n_embd, n_v_heads]
-  plan::WeightId norm;     // ssm_norm [head_v_dim]
-  plan::WeightId output;   // ssm_out [v_size, n_embd]
+  plan::WeightId input_norm;  // attn_norm [n_embd]
+  plan::WeightId qkv;         // attn_qkv [n_embd, conv_channels]
+  plan::WeightId z;           // attn_gate [n_embd, v_size]
+  plan::WeightId conv;        // ssm_conv1d [conv_kernel, conv_channels], F32
+  plan::WeightId dt_bias;     // ssm_dt.bias [n_v_heads], F32
+  plan::WeightId a;           // ssm_a [n_v_heads], F32: -exp(A_log)
+  plan::WeightId beta;        // ssm_beta [n_embd, n_v_heads]
+  plan::WeightId alpha;       // ssm_alpha [n_embd, n_v_heads]
+  plan::WeightId norm;        // ssm_norm [head_v_dim]
+  plan::WeightId output;      // ssm_out [v_size, n_embd]
 };
 
+// One of attention (gated: kQwen35Config) and delta_net.
 struct Qwen35Layer {
-  plan::WeightId norm;  // attn_norm [n_embd]
-  std::optional<GatedAttentionWeights> attention;
+  std::optional<AttentionWeights> attention;
   std::optional<DeltaNetWeights> delta_net;
   FfnWeights ffn;  // its norm is post_attention_norm
 };
@@ -193,8 +172,8 @@ struct Qwen35Layer {
 Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params& p, uint32_t i) {
   const auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
   const uint64_t embd = hp.n_embd;
-  Qwen35Layer layer{.norm = bind.require(name("attn_norm.weight"), {embd}),
-                    .attention = std::nullopt,
+  const plan::WeightId input_norm = bind.require(name("attn_norm.weight"), {embd});
+  Qwen35Layer layer{.attention = std::nullopt,
                     .delta_net = std::nullopt,
                     .ffn = {.norm = bind.require(name("post_attention_norm.weight"), {embd}),
                             .gate = bind.require(name("ffn_gate.weight"), {embd, hp.n_ff}),
@@ -202,6 +181,7 @@ Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params
                             .down = bind.require(name("ffn_down.weight"), {hp.n_ff, embd})}};
   if (p.recurrent[i]) {
     layer.delta_net = DeltaNetWeights{
+        .input_norm = input_norm,
         .qkv = bind.require(name("attn_qkv.weight"), {embd, p.conv_channels()}),
         .z = bind.require(name("attn_gate.weight"), {embd, p.v_size()}),
         .conv = bind.require(name("ssm_conv1d.weight"), {p.conv_kernel, p.conv_channels()}),
@@ -215,8 +195,9 @@ Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params
   } else {
     const uint64_t q_size = uint64_t{hp.n_heads} * hp.head_dim;
     const uint64_t kv_size = uint64_t{hp.n_kv_heads} * hp.head_dim;
-    layer.attention = GatedAttentionWeights{
-        .q_gate = bind.require(name("attn_q.weight"), {embd, 2 * q_size}),
+    layer.attention = AttentionWeights{
+        .norm = input_norm,
+        .q = bind.require(name("attn_q.weight"), {embd, 2 * q_size}),
         .k = bind.require(name("attn_k.weight"), {embd, kv_size}),
         .v = bind.require(name("attn_v.weight"), {embd, kv_size}),
         .output = bind.require(name("attn_output.weight"), {q_size, embd}),
@@ -227,68 +208,18 @@ Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params
   return layer;
 }
 
-// x <- x + attn_output(Attention(RoPE(q), RoPE(k), v) * sigmoid(gate)) over normed.
-void add_gated_attention(plan::Plan& plan, const TransformerBuffers& b, const Qwen35Buffers& qb,
-                         const Hparams& hp, const GatedAttentionWeights& w, int32_t layer) {
-  plan.add_op(plan::MatVec{.weight = w.q_gate, .in = b.normed, .out = qb.q_gate}, "q_gate", layer);
-  const auto slice = [&](plan::BufferId out, uint32_t offset, const char* name) {
-    plan.add_op(plan::SliceHeads{.in = qb.q_gate,
-                                 .out = out,
-                                 .n_heads = hp.n_heads,
-                                 .in_head_stride = 2 * hp.head_dim,
-                                 .in_offset = offset,
-                                 .size = hp.head_dim},
-                name, layer);
-  };
-  slice(b.q, 0, "q");
-  slice(qb.attn_gate, hp.head_dim, "attn_gate");
-  plan.add_op(plan::MatVec{.weight = w.k, .in = b.normed, .out = b.k}, "k", layer);
-  plan.add_op(plan::MatVec{.weight = w.v, .in = b.normed, .out = b.v}, "v", layer);
-  const auto head_norm = [&](plan::BufferId buf, plan::WeightId weight, uint32_t n_heads,
-                             const char* name) {
-    plan.add_op(plan::RmsNorm{.in = buf,
-                              .weight = weight,
-                              .out = buf,
-                              .n_groups = n_heads,
-                              .group_size = hp.head_dim,
-                              .eps = hp.rms_eps},
-                name, layer);
-  };
-  head_norm(b.q, w.q_norm, hp.n_heads, "q_norm");
-  head_norm(b.k, w.k_norm, hp.n_kv_heads, "k_norm");
-  const auto rope = [&](plan::BufferId buf, uint32_t n_heads, const char* name) {
-    plan.add_op(plan::Rope{.buf = buf,
-                           .n_heads = n_heads,
-                           .head_dim = hp.head_dim,
-                           .n_rot = hp.n_rot,
-                           .theta = hp.rope_theta,
-                           .style = plan::RopeStyle::Neox},
-                name, layer);
-  };
-  rope(b.q, hp.n_heads, "q_rope");
-  rope(b.k, hp.n_kv_heads, "k_rope");
-  const plan::KvCacheId cache = plan.add_kv_cache(
-      plan::KvCacheDecl{.layer = layer, .n_kv_heads = hp.n_kv_heads, .head_dim = hp.head_dim});
-  plan.add_op(plan::KvStore{.k = b.k, .v = b.v, .cache = cache}, "kv_store", layer);
-  plan.add_op(plan::Attention{.q = b.q,
-                              .cache = cache,
-                              .out = b.attn,
-                              .n_heads = hp.n_heads,
-                              .n_kv_heads = hp.n_kv_heads,
-                              .head_dim = hp.head_dim,
-                              .scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim))},
-              "attn", layer);
-  plan.add_op(plan::SigmoidGate{.in = b.attn, .gate = qb.attn_gate, .out = b.attn}, "attn_gated",
-              layer);
-  plan.add_op(plan::MatVec{.weight = w.output, .in = b.attn, .out = b.proj}, "attn_out", layer);
-  plan.add_op(plan::Add{.a = b.x, .b = b.proj, .out = b.x}, "attn_residual", layer);
-}
-
 // x <- x + ssm_out(RMSNorm(DeltaRule(silu(conv(attn_qkv h)))) * ssm_norm * silu(attn_gate h)) over
-// h = normed, with this layer's convolution and delta-rule states.
+// h = RMSNorm(x) * attn_norm, with this layer's convolution and delta-rule states.
 void add_gated_delta_net(plan::Plan& plan, const TransformerBuffers& b, const Qwen35Buffers& qb,
                          const Hparams& hp, const Qwen35Params& p, const DeltaNetWeights& w,
                          int32_t layer) {
+  plan.add_op(plan::RmsNorm{.in = b.x,
+                            .weight = w.input_norm,
+                            .out = b.normed,
+                            .n_groups = 1,
+                            .group_size = hp.n_embd,
+                            .eps = hp.rms_eps},
+              "attn_norm", layer);
   plan.add_op(plan::MatVec{.weight = w.qkv, .in = b.normed, .out = qb.qkv}, "qkv", layer);
   plan.add_op(plan::MatVec{.weight = w.z, .in = b.normed, .out = qb.z}, "z", layer);
   plan.add_op(plan::MatVec{.weight = w.beta, .in = b.normed, .out = qb.beta}, "beta", layer);
@@ -334,12 +265,11 @@ void add_gated_delta_net(plan::Plan& plan, const TransformerBuffers& b, const Qw
 
 // Like WeightBinder::check_all_bound, except that the tensors of the MTP layers (blk.i.* for i at
 // or past the layers run) are expected to stay unused.
-void check_all_used(const gguf::GgufFile& file, const plan::Plan& plan, const Qwen35Params& p,
-                    uint32_t block_count) {
+void check_all_used(const gguf::GgufFile& file, const plan::Plan& plan, const Hparams& hp) {
   std::unordered_set<std::string_view> used;
   for (const plan::WeightRef& w : plan.weights) used.insert(w.name);
   std::vector<std::string> mtp_prefixes;
-  for (uint32_t i = p.n_layers; i < block_count; ++i)
+  for (uint32_t i = hp.n_layers; i < hp.block_count(); ++i)
     mtp_prefixes.push_back(fmt::format("blk.{}.", i));
   for (const gguf::TensorInfo& tensor : file.tensors()) {
     if (used.contains(tensor.name)) continue;
@@ -368,27 +298,20 @@ BuiltModel build_qwen35(const gguf::GgufFile& file) {
   const plan::WeightId output =
       bind.optional("output.weight", {embd, hp.n_vocab}).value_or(token_embd);
 
-  const TransformerBuffers buffers = add_transformer_buffers(plan, hp);
-  const Qwen35Buffers qwen35_buffers = add_qwen35_buffers(plan, hp, p);
+  const TransformerBuffers buffers = add_transformer_buffers(plan, hp, kQwen35Config);
+  const Qwen35Buffers qwen35_buffers = add_qwen35_buffers(plan, p);
   add_embedding(plan, buffers, token_embd);
-  for (uint32_t i = 0; i < p.n_layers; ++i) {
+  for (uint32_t i = 0; i < hp.n_layers; ++i) {
     const Qwen35Layer layer = bind_layer(bind, hp, p, i);
     const auto layer_index = static_cast<int32_t>(i);
-    plan.add_op(plan::RmsNorm{.in = buffers.x,
-                              .weight = layer.norm,
-                              .out = buffers.normed,
-                              .n_groups = 1,
-                              .group_size = hp.n_embd,
-                              .eps = hp.rms_eps},
-                "attn_norm", layer_index);
     if (layer.delta_net)
       add_gated_delta_net(plan, buffers, qwen35_buffers, hp, p, *layer.delta_net, layer_index);
     else
-      add_gated_attention(plan, buffers, qwen35_buffers, hp, *layer.attention, layer_index);
+      add_attention_block(plan, buffers, hp, kQwen35Config, *layer.attention, layer_index);
     add_swiglu_ffn_block(plan, buffers, hp, layer.ffn, layer_index);
   }
   add_output(plan, buffers, hp, output_norm, output);
-  check_all_used(file, plan, p, hp.n_layers);
+  check_all_used(file, plan, hp);
   plan::check_plan(plan);
   return built;
 }

@@ -69,7 +69,16 @@ Hparams read_hparams(const gguf::GgufFile& file, const std::string& architecture
   const HparamReader r(file, architecture);
   Hparams hp;
   hp.architecture = architecture;
-  hp.n_layers = r.required_size("block_count", kMaxLayers);
+  const uint32_t block_count = r.required_size("block_count", kMaxLayers);
+  // The trailing MTP blocks predict further tokens for speculative decoding; a plain forward pass
+  // ends before them.
+  if (file.has(r.key("nextn_predict_layers"))) {
+    hp.n_mtp_layers = file.get_u32(r.key("nextn_predict_layers"));
+    if (hp.n_mtp_layers >= block_count)
+      fail("{}: {} ({}) leaves no layers of {} ({})", file.path(), r.key("nextn_predict_layers"),
+           hp.n_mtp_layers, r.key("block_count"), block_count);
+  }
+  hp.n_layers = block_count - hp.n_mtp_layers;
   hp.n_embd = r.required_size("embedding_length", kMaxWidth);
   hp.n_ff = r.required_size("feed_forward_length", kMaxWidth);
   hp.n_heads = r.required_size("attention.head_count", kMaxWidth);

@@ -12,7 +12,9 @@ namespace quant::model {
 
 struct Hparams {
   std::string architecture;     // general.architecture, e.g. "llama"
-  uint32_t n_layers = 0;        // <arch>.block_count
+  uint32_t n_layers = 0;        // layers run: <arch>.block_count without the MTP layers
+  uint32_t n_mtp_layers = 0;    // <arch>.nextn_predict_layers (default 0): trailing
+                                // multi-token-prediction blocks, which are not run
   uint32_t n_embd = 0;          // <arch>.embedding_length (hidden size)
   uint32_t n_ff = 0;            // <arch>.feed_forward_length
   uint32_t n_heads = 0;         // <arch>.attention.head_count
@@ -23,11 +25,14 @@ struct Hparams {
   uint32_t n_vocab = 0;         // entries of tokenizer.ggml.tokens (or <arch>.vocab_size)
   float rms_eps = 0.0f;         // <arch>.attention.layer_norm_rms_epsilon
   float rope_theta = 10000.0f;  // <arch>.rope.freq_base (default 10000)
+
+  // <arch>.block_count: every block in the file, MTP blocks included.
+  uint32_t block_count() const { return n_layers + n_mtp_layers; }
 };
 
 // Reads and checks the hyperparameters of `file` for `architecture`. Throws quant::Error naming the
 // file and the key for a missing or invalid value (zero sizes, heads that do not divide, odd or too
-// large rotary dimension, non-positive epsilon or base).
+// large rotary dimension, non-positive epsilon or base, MTP blocks that leave no layer to run).
 Hparams read_hparams(const gguf::GgufFile& file, const std::string& architecture);
 
 }  // namespace quant::model

@@ -1,15 +1,17 @@
 #include "model/transformer_blocks.h"
 
+#include <cassert>
 #include <cmath>
 
 namespace quant::model {
 
 using plan::BufferId;
 
-TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp) {
+TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp,
+                                           const TransformerConfig& config) {
   const uint64_t q_size = uint64_t{hp.n_heads} * hp.head_dim;
   const uint64_t kv_size = uint64_t{hp.n_kv_heads} * hp.head_dim;
-  return TransformerBuffers{
+  TransformerBuffers buffers{
       .x = plan.add_buffer("x", hp.n_embd),
       .normed = plan.add_buffer("normed", hp.n_embd),
       .q = plan.add_buffer("q", q_size),
@@ -20,7 +22,12 @@ TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp) 
       .gate = plan.add_buffer("gate", hp.n_ff),
       .up = plan.add_buffer("up", hp.n_ff),
       .logits = plan.add_buffer("logits", hp.n_vocab),
+      .gated_query = std::nullopt,
   };
+  if (config.gated_query)
+    buffers.gated_query = GatedQueryBuffers{.q_gate = plan.add_buffer("q_gate", 2 * q_size),
+                                            .gate = plan.add_buffer("attn_gate", q_size)};
+  return buffers;
 }
 
 void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
@@ -33,7 +40,24 @@ void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hp
                             .group_size = hp.n_embd,
                             .eps = hp.rms_eps},
               "attn_norm", layer);
-  plan.add_op(plan::MatVec{.weight = w.q, .in = b.normed, .out = b.q}, "q", layer);
+  if (config.gated_query) {
+    assert(b.gated_query);
+    const GatedQueryBuffers& gated = *b.gated_query;
+    plan.add_op(plan::MatVec{.weight = w.q, .in = b.normed, .out = gated.q_gate}, "q_gate", layer);
+    const auto slice = [&](BufferId out, uint32_t offset, const char* name) {
+      plan.add_op(plan::SliceHeads{.in = gated.q_gate,
+                                   .out = out,
+                                   .n_heads = hp.n_heads,
+                                   .in_head_stride = 2 * hp.head_dim,
+                                   .in_offset = offset,
+                                   .size = hp.head_dim},
+                  name, layer);
+    };
+    slice(b.q, 0, "q");
+    slice(gated.gate, hp.head_dim, "attn_gate");
+  } else {
+    plan.add_op(plan::MatVec{.weight = w.q, .in = b.normed, .out = b.q}, "q", layer);
+  }
   plan.add_op(plan::MatVec{.weight = w.k, .in = b.normed, .out = b.k}, "k", layer);
   plan.add_op(plan::MatVec{.weight = w.v, .in = b.normed, .out = b.v}, "v", layer);
   const auto head_norm = [&](BufferId buf, plan::WeightId weight, uint32_t n_heads,
@@ -70,6 +94,9 @@ void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hp
                               .head_dim = hp.head_dim,
                               .scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim))},
               "attn", layer);
+  if (config.gated_query)
+    plan.add_op(plan::SigmoidGate{.in = b.attn, .gate = b.gated_query->gate, .out = b.attn},
+                "attn_gated", layer);
   plan.add_op(plan::MatVec{.weight = w.output, .in = b.attn, .out = b.proj}, "attn_out", layer);
   plan.add_op(plan::Add{.a = b.x, .b = b.proj, .out = b.x}, "attn_residual", layer);
 }

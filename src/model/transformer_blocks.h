@@ -15,6 +15,15 @@ namespace quant::model {
 // The small differences between llama-like architectures.
 struct TransformerConfig {
   plan::RopeStyle rope_style = plan::RopeStyle::AdjacentPairs;
+  // Gated attention (qwen35): attn_q yields [query_h | gate_h] per head, and the attention output
+  // is multiplied by sigmoid(gate) before attn_output.
+  bool gated_query = false;
+};
+
+// The buffers of a gated query (TransformerConfig::gated_query).
+struct GatedQueryBuffers {
+  plan::BufferId q_gate;  // n_heads x [query (head_dim) | gate (head_dim)]: attn_q's output
+  plan::BufferId gate;    // n_heads x head_dim: the gates, sliced out of q_gate
 };
 
 // Activation buffers shared by all layers (each op's name and layer tell an observer which value it
@@ -30,13 +39,15 @@ struct TransformerBuffers {
   plan::BufferId gate;    // n_ff: ffn_gate, then silu(gate) * up
   plan::BufferId up;      // n_ff
   plan::BufferId logits;  // n_vocab
+  std::optional<GatedQueryBuffers> gated_query;  // with TransformerConfig::gated_query only
 };
 
-TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp);
+TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp,
+                                           const TransformerConfig& config = {});
 
 struct AttentionWeights {
   plan::WeightId norm;                   // attn_norm [n_embd]
-  plan::WeightId q;                      // attn_q [n_embd, n_heads * head_dim]
+  plan::WeightId q;                      // attn_q [n_embd, n_heads * head_dim] (x2: gated_query)
   plan::WeightId k;                      // attn_k [n_embd, n_kv_heads * head_dim]
   plan::WeightId v;                      // attn_v [n_embd, n_kv_heads * head_dim]
   plan::WeightId output;                 // attn_output [n_heads * head_dim, n_embd]
@@ -52,7 +63,9 @@ struct FfnWeights {
 };
 
 // x <- x + attn_output(Attention(RoPE(q), RoPE(k), v)) over RMSNorm(x) * attn_norm, storing k and v
-// at the current position of a new KV cache for this layer.
+// at the current position of a new KV cache for this layer; with config.gated_query, the attention
+// output is multiplied by sigmoid(gate) first (`buffers` must come from add_transformer_buffers
+// with the same config).
 void add_attention_block(plan::Plan& plan, const TransformerBuffers& buffers, const Hparams& hp,
                          const TransformerConfig& config, const AttentionWeights& weights,
                          int32_t layer);

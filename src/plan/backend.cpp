@@ -14,4 +14,12 @@ void Backend::forward_batch(std::span<const int32_t> tokens, uint32_t pos,
   }
 }
 
+std::span<const float> Backend::prefill(std::span<const int32_t> tokens, uint32_t pos) {
+  assert(!tokens.empty());
+  std::span<const float> logits;
+  for (size_t i = 0; i < tokens.size(); ++i)
+    logits = forward(tokens[i], pos + static_cast<uint32_t>(i));
+  return logits;
+}
+
 }  // namespace quant

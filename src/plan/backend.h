@@ -7,8 +7,11 @@
 
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "plan/plan.h"
 
@@ -17,6 +20,35 @@ namespace quant {
 // Called after each op that writes a buffer, in plan order, with that buffer's value (F32, the size
 // declared in the plan). The span is valid only during the call. Used to dump intermediates.
 using PlanObserver = std::function<void(const plan::Op& op, std::span<const float> value)>;
+
+// What a backend that runs on a device with a timer (Vulkan timestamp queries) can say about the
+// work it submitted, for `quant bench`. Backends without one (CPU) keep the defaults below, which
+// say "not available".
+
+// Totals over every submission since the backend was created (reset() does not clear them), so a
+// caller measures a stretch of work as the difference of two readings.
+struct DeviceCounters {
+  double gpu_seconds = 0.0;  // device time: per submission, its last timestamp minus its first
+  uint64_t submits = 0;      // command buffers submitted
+  uint64_t dispatches = 0;   // compute dispatches in them
+  uint64_t barriers = 0;     // pipeline barriers in them
+};
+
+// One dispatch of a profiled token, in submission order.
+struct DispatchTiming {
+  std::string kernel;  // the kernel (pipeline) name, e.g. "matvec_q4_k"
+  std::string op;      // the plan op(s) it computes, e.g. "MatVec 'q'"; what a backend adds itself
+                       // (the token's inputs, the logits' read-back) it names as it likes
+  int32_t layer = -1;  // the ops' layer; -1 outside the layers
+  double gpu_seconds = 0.0;  // from the timestamp before it to the one after it
+  uint64_t bytes = 0;        // bytes its bindings cover: weights and activations read and written
+};
+
+// One token measured dispatch by dispatch.
+struct TokenProfile {
+  DeviceCounters totals;  // this token's submission(s) alone, timestamps included
+  std::vector<DispatchTiming> dispatches;
+};
 
 class Backend {
  public:
@@ -27,7 +59,9 @@ class Backend {
 
   // Runs the plan for `token` (0 <= token < n_vocab) at position `pos` (< the context length).
   // State for positions 0..pos-1 is what earlier calls since the last reset() stored. Returns the
-  // n_vocab logits, valid until the next forward() or reset().
+  // n_vocab logits, valid until the next forward() or reset(). `pos` may go back to an earlier
+  // position when the plan has no recurrent states: KV cache entries from pos on are then
+  // overwritten, never read (Session::truncate).
   virtual std::span<const float> forward(int32_t token, uint32_t pos) = 0;
 
   // The same, calling `observer` after each op that writes a buffer (slower; for debugging and
@@ -42,9 +76,26 @@ class Backend {
   virtual void forward_batch(std::span<const int32_t> tokens, uint32_t pos,
                              std::span<float> logits_out);
 
+  // Runs tokens[i] (at least one) at position pos + i as forward_batch() does, and returns only
+  // the logits after the last token (n_vocab, valid until the next call): bit for bit the last row
+  // of forward_batch(). The default calls forward() for each token; a backend may skip the
+  // vocabulary projection of all but the last token (prompt prefill).
+  virtual std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos);
+
   // Forgets all state (KV caches, and recurrent states, which it zeroes): the next forward() starts
   // a new sequence at position 0.
   virtual void reset() = 0;
+
+  // The device counters so far, or nullopt when the backend has no device timer (the default).
+  virtual std::optional<DeviceCounters> device_counters() const { return std::nullopt; }
+
+  // Does what forward(token, pos) does (the same state changes; no logits are returned), with a
+  // timestamp between consecutive dispatches, and returns the timings. Slower than forward(): for
+  // `quant bench --profile`. Returns nullopt, having run nothing, when the backend cannot time its
+  // dispatches (the default).
+  virtual std::optional<TokenProfile> forward_profiled(int32_t /*token*/, uint32_t /*pos*/) {
+    return std::nullopt;
+  }
 };
 
 }  // namespace quant

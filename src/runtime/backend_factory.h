@@ -12,7 +12,7 @@
 namespace quant {
 
 enum class BackendChoice {
-  Auto,  // the best available: today the CPU
+  Auto,  // a Vulkan GPU when there is one, else the CPU
   Cpu,
   Vulkan,
 };
@@ -28,6 +28,7 @@ struct BackendOptions {
   uint32_t max_batch = 32;      // tokens per batched step
   // CPU: F32 activations in MatVec (see CpuBackendOptions).
   bool exact_activations = false;
+  uint32_t device = 0;  // Vulkan: the device index (`quant devices`); the CPU ignores it
 };
 
 // Creates the chosen backend for `plan` (which must outlive it). Throws quant::Error when the

@@ -14,8 +14,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Prompt tokens per forward_batch() call: bounds the logits it returns (one row per token) and how
-// long a cancellation waits during a long prefill.
+// Prompt tokens per Session::prefill() call: bounds how long a cancellation waits during a long
+// prefill.
 constexpr size_t kPrefillChunk = 64;
 
 double seconds_between(Clock::time_point start, Clock::time_point end) {
@@ -126,6 +126,14 @@ size_t Generator::reusable_prefix(std::span<const int32_t> prompt) const {
   return std::min(common, prompt.size() - 1);
 }
 
+size_t Generator::rewind_to(size_t keep) {
+  if (keep == evaluated_.size()) return keep;
+  if (!session_.can_truncate()) keep = 0;
+  session_.truncate(static_cast<uint32_t>(keep));
+  evaluated_.resize(keep);
+  return keep;
+}
+
 bool Generator::starts_after_space_prefix(std::span<const int32_t> prompt) const {
   return tokenizer_.model() == TokenizerModel::SentencePiece && tokenizer_.add_space_prefix() &&
          tokenizer_.bos_id() == prompt.back();
@@ -140,7 +148,7 @@ std::optional<std::span<const float>> Generator::prefill(std::span<const int32_t
     if (cancelled && cancelled()) return std::nullopt;
     const std::span<const int32_t> chunk =
         prompt.subspan(at, std::min(kPrefillChunk, prompt.size() - at));
-    logits = session_.forward_batch(chunk).last(session_.n_vocab());
+    logits = session_.prefill(chunk);
     evaluated_.insert(evaluated_.end(), chunk.begin(), chunk.end());
   }
   return logits;
@@ -156,13 +164,7 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   result.finish_reason = FinishReason::Length;  // unless something else ends generation first
   result.stats.prompt_tokens = static_cast<uint32_t>(prompt.size());
 
-  // The session cannot go back to an earlier position, so a prompt that leaves the evaluated
-  // tokens before their end starts the sequence over.
-  size_t reused = reusable_prefix(prompt);
-  if (reused < evaluated_.size()) {
-    reset();
-    reused = 0;
-  }
+  const size_t reused = rewind_to(reusable_prefix(prompt));
   assert(session_.position() == evaluated_.size());
   result.stats.reused_tokens = static_cast<uint32_t>(reused);
 

@@ -5,7 +5,8 @@
 // cancellation.
 //
 // A Generator drives one Session and remembers which tokens that session has evaluated, so a later
-// prompt that starts with them (the next turn of a chat) only evaluates what is new.
+// prompt that shares a start with them (the next turn of a chat, or one that edits earlier text)
+// only evaluates what follows the common start.
 
 #include <cstdint>
 #include <functional>
@@ -81,11 +82,11 @@ class Generator {
 
   // Generates after `prompt`, the whole token sequence so far (BOS included when the model wants
   // one). The longest start of `prompt` the session has already evaluated is kept, except its last
-  // token, whose logits are needed again; when what the session holds goes on differently, the
-  // session starts over. When `prompt` ends in BOS, a SentencePiece model's first word loses the
-  // space its tokenizer puts before a text (llama.cpp prints it so). Throws quant::Error, before
-  // evaluating anything, for an empty prompt, a token outside the vocabulary, a prompt longer than
-  // the context, or bad options.
+  // token, whose logits are needed again; the session drops what it holds past that start
+  // (Session::truncate), or starts over when it cannot (a model with recurrent state). When
+  // `prompt` ends in BOS, a SentencePiece model's first word loses the space its tokenizer puts
+  // before a text (llama.cpp prints it so). Throws quant::Error, before evaluating anything, for an
+  // empty prompt, a token outside the vocabulary, a prompt longer than the context, or bad options.
   GenerationResult generate(std::span<const int32_t> prompt, const GenerationOptions& options,
                             const TextCallback& on_text = {}, const CancelCallback& cancelled = {});
 
@@ -106,6 +107,9 @@ class Generator {
   std::optional<std::span<const float>> prefill(std::span<const int32_t> prompt, size_t reused,
                                                 const CancelCallback& cancelled);
   size_t reusable_prefix(std::span<const int32_t> prompt) const;
+  // Goes back to the first `keep` evaluated tokens, or to none when the session cannot truncate;
+  // returns how many are kept.
+  size_t rewind_to(size_t keep);
   bool starts_after_space_prefix(std::span<const int32_t> prompt) const;
 
   Session& session_;

@@ -1,7 +1,7 @@
 #pragma once
-// How many positions a session's KV caches hold, and what they cost. The caches themselves belong
-// to the backend (host memory for the CPU, device memory for Vulkan); the session owns the position
-// and uses this to refuse tokens past the end.
+// How many positions a session's KV caches hold, and what they and the recurrent states cost. Both
+// belong to the backend (host memory for the CPU, device memory for Vulkan); the session owns the
+// position and uses this to refuse tokens past the end.
 
 #include <cstdint>
 
@@ -20,8 +20,10 @@ inline constexpr uint32_t kMaxContextLength = 1u << 20;
 // for more than kMaxContextLength.
 uint32_t resolve_context_length(uint32_t requested, uint32_t trained_context);
 
-// Bytes of K and V over all of the plan's caches for `context_length` positions at
-// `bytes_per_value`.
-uint64_t kv_cache_bytes(const plan::Plan& plan, uint32_t context_length, uint32_t bytes_per_value);
+// Bytes of the state a session keeps for one sequence: K and V over all of the plan's caches for
+// `context_length` positions at `kv_bytes_per_value`, plus the plan's recurrent states (F32, their
+// size independent of the context).
+uint64_t session_state_bytes(const plan::Plan& plan, uint32_t context_length,
+                             uint32_t kv_bytes_per_value);
 
 }  // namespace quant

@@ -15,6 +15,7 @@ Session::Session(const model::Model& model, const SessionOptions& options)
                                                 .context_length = context_length_,
                                                 .max_batch = options.max_batch,
                                                 .exact_activations = options.exact_activations,
+                                                .device = options.device,
                                             })) {}
 
 void Session::check_tokens(std::span<const int32_t> tokens) const {
@@ -48,9 +49,34 @@ std::span<const float> Session::forward_batch(std::span<const int32_t> tokens) {
   return batch_logits_;
 }
 
+std::span<const float> Session::prefill(std::span<const int32_t> tokens) {
+  if (tokens.empty()) fail("prefill needs at least one token");
+  check_tokens(tokens);
+  const std::span<const float> logits = backend_->prefill(tokens, position_);
+  position_ += static_cast<uint32_t>(tokens.size());
+  return logits;
+}
+
 void Session::reset() {
   backend_->reset();
   position_ = 0;
+}
+
+void Session::truncate(uint32_t position) {
+  if (position > position_)
+    fail("cannot truncate the sequence to position {}: it has only {} token(s)", position,
+         position_);
+  if (position == position_) return;
+  if (position == 0) {
+    reset();
+    return;
+  }
+  if (!can_truncate())
+    fail(
+        "cannot truncate the sequence from {} to {} tokens: the model's recurrent state cannot be "
+        "rolled back (reset and evaluate the tokens again)",
+        position_, position);
+  position_ = position;
 }
 
 }  // namespace quant

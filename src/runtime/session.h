@@ -21,6 +21,8 @@ struct SessionOptions {
   uint32_t max_batch = 32;      // tokens per batched step of forward_batch()
   // CPU: MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones.
   bool exact_activations = false;
+  // Vulkan: which device (`quant devices` lists them); the CPU backend ignores it.
+  uint32_t device = 0;
 };
 
 class Session {
@@ -38,9 +40,21 @@ class Session {
   // Feeds all `tokens` and returns their logits, tokens.size() x n_vocab (row i follows tokens[i]),
   // valid until the next call. The same numbers as forward() per token, computed in batches.
   std::span<const float> forward_batch(std::span<const int32_t> tokens);
+  // Feeds all `tokens` (at least one) and returns only the logits after the last one (n_vocab,
+  // valid until the next call): bit for bit the last row of forward_batch(), without computing
+  // the vocabulary projection of the others.
+  std::span<const float> prefill(std::span<const int32_t> tokens);
 
   // Starts a new, empty sequence at position 0.
   void reset();
+  // Whether truncate() can go back to any earlier position. Not for a model with recurrent state
+  // (qwen35): that state holds all tokens so far at once and cannot drop the last ones.
+  bool can_truncate() const { return model_.plan().states.empty(); }
+  // Goes back to `position` (<= position()): the next token is fed there, and the KV cache entries
+  // past it are overwritten as the sequence goes on. truncate(0) is reset() and
+  // truncate(position()) does nothing, for every model; any other position throws quant::Error
+  // unless can_truncate().
+  void truncate(uint32_t position);
 
   uint32_t position() const { return position_; }
   uint32_t context_length() const { return context_length_; }

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <chrono>
+#include <cstdio>
 #include <ctime>
 #include <optional>
 #include <random>
@@ -75,13 +76,29 @@ ApiError library_error(const httplib::Request& request, int status, size_t max_b
   }
 }
 
+// One line on stderr. Never throws: a failing log must not fail a request.
+void log_line(const std::string& line) {
+  std::fputs(line.c_str(), stderr);
+}
+
+// Client-controlled text (method, path) for the log: bytes outside printable ASCII become '?', so a
+// request cannot forge log lines or send terminal escapes.
+std::string printable(std::string_view text, size_t max_length = 200) {
+  std::string result(text.substr(0, max_length));
+  for (char& c : result) {
+    if (c < 0x20 || c > 0x7e) c = '?';
+  }
+  return result;
+}
+
 void log_completion(const ResponseIdentity& identity, const GenerationResult& result,
                     Clock::time_point start) {
   const GenerationStats& stats = result.stats;
-  fmt::print(stderr, "{}: prompt {} tokens ({} reused), generated {} ({:.1f} t/s), {}, {:.2f} s\n",
-             identity.id, stats.prompt_tokens, stats.reused_tokens, stats.generated_tokens,
-             stats.decode_tokens_per_second(), finish_reason_name(result.finish_reason),
-             std::chrono::duration<double>(Clock::now() - start).count());
+  log_line(
+      fmt::format("{}: prompt {} tokens ({} reused), generated {} ({:.1f} t/s), {}, {:.2f} s\n",
+                  identity.id, stats.prompt_tokens, stats.reused_tokens, stats.generated_tokens,
+                  stats.decode_tokens_per_second(), finish_reason_name(result.finish_reason),
+                  std::chrono::duration<double>(Clock::now() - start).count()));
 }
 
 }  // namespace
@@ -151,7 +168,8 @@ void HttpServer::add_routes() {
         send_error(response, ApiError(500, "server_error", "internal error"));
       });
   http.set_logger([](const httplib::Request& request, const httplib::Response& response) {
-    fmt::print(stderr, "{} {} {}\n", request.method, request.path, response.status);
+    log_line(fmt::format("{} {} {}\n", printable(request.method), printable(request.path),
+                         response.status));
   });
 }
 
@@ -222,49 +240,58 @@ void HttpServer::respond_whole(httplib::Response& response, const PreparedReques
 
 void HttpServer::respond_streamed(httplib::Response& response, std::shared_ptr<StreamJob> job) {
   response.set_header("Cache-Control", "no-cache");
-  response.set_chunked_content_provider(
-      "text/event-stream", [this, job](size_t, httplib::DataSink& sink) {
-        const ResponseIdentity& identity = job->identity;
-        bool write_failed = false;
-        const auto send = [&](const std::string& event) {
-          if (!write_failed && !sink.write(event.data(), event.size())) write_failed = true;
-        };
-        // A disconnected client shows as a failed write.
-        const auto client_gone = [&] { return write_failed || !sink.is_writable(); };
-        const auto end_with_error = [&](const ApiError& error) {
-          send(sse_event(error_json(error)));
-          send(std::string(kSseDone));
-          sink.done();
-          return !write_failed;
-        };
+  response.set_chunked_content_provider("text/event-stream",
+                                        [this, job](size_t, httplib::DataSink& sink) {
+                                          // Nothing may escape into the library's worker thread.
+                                          try {
+                                            return stream_answer(*job, sink);
+                                          } catch (...) {
+                                            return false;
+                                          }
+                                        });
+}
 
-        std::optional<SlotQueue::Lease> lease =
-            job->ticket.wait([&] { return cancelled() || client_gone(); });
-        if (!lease) return client_gone() ? false : end_with_error(shutting_down_error());
-        if (identity.endpoint == Endpoint::ChatCompletions)
-          send(sse_event(chunk_json(identity, "", true, std::nullopt)));
-        GenerationResult result;
-        try {
-          result = model_.generate(
-              lease->slot(), job->prepared,
-              [&](std::string_view text) {
-                send(sse_event(chunk_json(identity, text, false, std::nullopt)));
-              },
-              [&] { return cancelled() || client_gone(); });
-        } catch (const Error& e) {
-          return end_with_error(
-              ApiError(500, "server_error", fmt::format("generation failed: {}", e.what())));
-        }
-        lease.reset();  // the slot is free before the last writes
-        log_completion(identity, result, job->start);
-        if (result.finish_reason == FinishReason::Cancelled)
-          return client_gone() ? false : end_with_error(shutting_down_error());
-        send(sse_event(chunk_json(identity, "", false, result.finish_reason)));
-        if (job->include_usage) send(sse_event(usage_chunk_json(identity, result.stats)));
-        send(std::string(kSseDone));
-        sink.done();
-        return !write_failed;
-      });
+bool HttpServer::stream_answer(StreamJob& job, httplib::DataSink& sink) {
+  const ResponseIdentity& identity = job.identity;
+  bool write_failed = false;
+  const auto send = [&](std::string_view event) {
+    if (!write_failed && !sink.write(event.data(), event.size())) write_failed = true;
+  };
+  // A disconnected client shows as a failed write.
+  const auto client_gone = [&] { return write_failed || !sink.is_writable(); };
+  const auto end_with_error = [&](const ApiError& error) {
+    send(sse_event(error_json(error)));
+    send(kSseDone);
+    sink.done();
+    return !write_failed;
+  };
+
+  std::optional<SlotQueue::Lease> lease =
+      job.ticket.wait([&] { return cancelled() || client_gone(); });
+  if (!lease) return client_gone() ? false : end_with_error(shutting_down_error());
+  if (identity.endpoint == Endpoint::ChatCompletions)
+    send(sse_event(chunk_json(identity, "", true, std::nullopt)));
+  GenerationResult result;
+  try {
+    result = model_.generate(
+        lease->slot(), job.prepared,
+        [&](std::string_view text) {
+          send(sse_event(chunk_json(identity, text, false, std::nullopt)));
+        },
+        [&] { return cancelled() || client_gone(); });
+  } catch (const Error& e) {
+    return end_with_error(
+        ApiError(500, "server_error", fmt::format("generation failed: {}", e.what())));
+  }
+  lease.reset();  // the slot is free before the last writes
+  log_completion(identity, result, job.start);
+  if (result.finish_reason == FinishReason::Cancelled)
+    return client_gone() ? false : end_with_error(shutting_down_error());
+  send(sse_event(chunk_json(identity, "", false, result.finish_reason)));
+  if (job.include_usage) send(sse_event(usage_chunk_json(identity, result.stats)));
+  send(kSseDone);
+  sink.done();
+  return !write_failed;
 }
 
 uint16_t HttpServer::bind() {

@@ -36,6 +36,7 @@
 #include "server/slot_queue.h"
 
 namespace httplib {
+class DataSink;
 class Server;
 struct Request;
 struct Response;
@@ -75,6 +76,8 @@ class HttpServer {
   void respond_whole(httplib::Response& response, const PreparedRequest& prepared,
                      SlotQueue::Ticket ticket, const ResponseIdentity& identity);
   void respond_streamed(httplib::Response& response, std::shared_ptr<StreamJob> job);
+  // Waits for a slot and streams the answer; returns false when the connection should be dropped.
+  bool stream_answer(StreamJob& job, httplib::DataSink& sink);
   bool cancelled() const { return stopping_.load(); }
 
   ServedModel& model_;

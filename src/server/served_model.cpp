@@ -1,6 +1,7 @@
 #include "server/served_model.h"
 
 #include <algorithm>
+#include <cassert>
 #include <filesystem>
 #include <optional>
 
@@ -26,6 +27,7 @@ ServedModel::ServedModel(const std::string& path, const SessionOptions& session_
       chat_template_(detect_chat_template(model_, tokenizer_)),
       id_(std::filesystem::path(path).filename().string()),
       warnings_(tokenizer_.warnings()) {
+  assert(slots >= 1);
   if (!chat_template_.warning().empty()) warnings_.push_back(chat_template_.warning());
   for (size_t slot = 0; slot < slots; ++slot) {
     sessions_.push_back(std::make_unique<Session>(model_, session_options));

@@ -31,6 +31,8 @@ TEST(ModelLoadTest, ReadsHyperparametersWithDefaults) {
   const model::Hparams& hp = m.hparams();
   EXPECT_EQ(hp.architecture, "llama");
   EXPECT_EQ(hp.n_layers, 2u);
+  EXPECT_EQ(hp.n_mtp_layers, 0u);  // no nextn_predict_layers
+  EXPECT_EQ(hp.block_count(), 2u);
   EXPECT_EQ(hp.n_embd, 32u);
   EXPECT_EQ(hp.n_ff, 48u);
   EXPECT_EQ(hp.n_heads, 4u);

@@ -105,6 +105,45 @@ TEST(Qwen35LoadTest, PlanOfTinyQwen35) {
   EXPECT_EQ(delta_nets, 6);
 }
 
+// The ops of a full-attention layer, in order: the shared attention block with a gated query.
+TEST(Qwen35LoadTest, GatedAttentionLayerOps) {
+  QUANT_REQUIRE_SHARED();
+  const model::Model m = model::Model::load(tiny_qwen35());
+  std::vector<std::string> layer3;
+  for (const plan::Op& op : m.plan().ops)
+    if (op.layer == 3) layer3.push_back(plan::describe(op));
+  const std::vector<std::string> expected = {"layer 3 RmsNorm 'attn_norm'",
+                                             "layer 3 MatVec 'q_gate'",
+                                             "layer 3 SliceHeads 'q'",
+                                             "layer 3 SliceHeads 'attn_gate'",
+                                             "layer 3 MatVec 'k'",
+                                             "layer 3 MatVec 'v'",
+                                             "layer 3 RmsNorm 'q_norm'",
+                                             "layer 3 RmsNorm 'k_norm'",
+                                             "layer 3 Rope 'q_rope'",
+                                             "layer 3 Rope 'k_rope'",
+                                             "layer 3 KvStore 'kv_store'",
+                                             "layer 3 Attention 'attn'",
+                                             "layer 3 SigmoidGate 'attn_gated'",
+                                             "layer 3 MatVec 'attn_out'",
+                                             "layer 3 Add 'attn_residual'",
+                                             "layer 3 RmsNorm 'ffn_norm'",
+                                             "layer 3 MatVec 'ffn_gate'",
+                                             "layer 3 MatVec 'ffn_up'",
+                                             "layer 3 SwiGLU 'ffn_swiglu'",
+                                             "layer 3 MatVec 'ffn_down'",
+                                             "layer 3 Add 'ffn_residual'"};
+  EXPECT_EQ(layer3, expected);
+  // The query heads are [query | gate]: attn_q is twice as tall as the attention output.
+  const plan::Plan& p = m.plan();
+  for (const plan::Op& op : p.ops) {
+    if (op.layer != 3 || op.name != "q_gate") continue;
+    const plan::WeightRef& w = p.weights[std::get<plan::MatVec>(op.kind).weight.index];
+    EXPECT_EQ(w.name, "blk.3.attn_q.weight");
+    EXPECT_EQ(w.n_rows(), 2ull * m.hparams().n_heads * m.hparams().head_dim);
+  }
+}
+
 TEST(Qwen35LoadTest, LayerKindsFromRecurrentLayersArray) {
   QUANT_REQUIRE_SHARED();
   // An interval of 2 would make layer 1 a full-attention layer; the array, which wins, keeps the
@@ -157,6 +196,10 @@ TEST(Qwen35LoadTest, TrailingMtpBlockIsNotRun) {
 
   const model::Model original = model::Model::load(tiny_qwen35());
   const model::Model with_mtp = model::Model::load(rewrite_model(tiny_qwen35(), "mtp.gguf", mtp));
+  // The layers run, which the run header shows, leave the MTP block out.
+  EXPECT_EQ(with_mtp.hparams().n_layers, 8u);
+  EXPECT_EQ(with_mtp.hparams().n_mtp_layers, 1u);
+  EXPECT_EQ(with_mtp.hparams().block_count(), 9u);
   ASSERT_EQ(with_mtp.plan().ops.size(), original.plan().ops.size());
   for (const plan::Op& op : with_mtp.plan().ops) EXPECT_LT(op.layer, 8) << plan::describe(op);
   const cpu::CpuBackendOptions options{.threads = 1, .context_length = 8, .max_batch = 1};
@@ -175,6 +218,16 @@ TEST(Qwen35LoadTest, TrailingMtpBlockIsNotRun) {
   EXPECT_NE(load_error(rewrite_model(tiny_qwen35(), "mtp_no_key.gguf", no_key))
                 .find("missing tensor 'blk.8.attn_qkv.weight'"),
             std::string::npos);
+
+  // MTP blocks that would leave nothing to run.
+  Rewrite all_mtp = mtp;
+  all_mtp.add_keys = [](gguf::GgufWriter& w) {
+    w.set_u32("qwen35.block_count", 9);
+    w.set_u32("qwen35.nextn_predict_layers", 9);
+  };
+  const std::string message = load_error(rewrite_model(tiny_qwen35(), "all_mtp.gguf", all_mtp));
+  EXPECT_NE(message.find("qwen35.nextn_predict_layers (9) leaves no layers"), std::string::npos)
+      << message;
 }
 
 TEST(Qwen35LoadTest, RefusesRopeSectionsThatLeavePairsUnrotated) {

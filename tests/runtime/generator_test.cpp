@@ -1,6 +1,6 @@
 // The generation loop on stories260K (a 260K-parameter SentencePiece model): the llama2.c /
 // llama.cpp greedy text from BOS, then each way generation ends, prompt reuse, cancellation and the
-// text stream.
+// text stream; and prompt reuse on tiny-qwen35, whose recurrent state cannot be truncated.
 
 #include "runtime/generator.h"
 
@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -236,7 +237,7 @@ TEST_F(GeneratorTest, CancellationStopsBeforeTheNextToken) {
 }
 
 // A prompt that continues what was evaluated only evaluates the new tokens, and generates what a
-// fresh session would; one that departs from it starts over.
+// fresh session would; one that departs from it keeps the common start.
 TEST_F(GeneratorTest, ReusesTheEvaluatedPrefix) {
   const auto session = make_session();
   Generator generator(*session, *tokenizer_);
@@ -258,9 +259,71 @@ TEST_F(GeneratorTest, ReusesTheEvaluatedPrefix) {
 
   const std::vector<int32_t> other_prompt = tokenizer_->encode("The dog", true, false);
   const GenerationResult other = generator.generate(other_prompt, greedy(10));
-  EXPECT_EQ(other.stats.reused_tokens, 0u);  // BOS is common, but the session cannot rewind
+  EXPECT_EQ(other.stats.reused_tokens, 1u);  // BOS
   const GenerationResult other_fresh = fresh.generate(other_prompt, greedy(10));
   EXPECT_EQ(other.tokens, other_fresh.tokens);
+}
+
+// A chat turn that edits earlier text: the session goes back to where the prompts part and
+// generates what a fresh session would.
+TEST_F(GeneratorTest, EditedPromptKeepsTheCommonStart) {
+  const auto session = make_session();
+  Generator generator(*session, *tokenizer_);
+  const std::vector<int32_t> first_prompt =
+      tokenizer_->encode("Once upon a time, there was a little girl named Lily.", true, false);
+  const GenerationResult first = generator.generate(first_prompt, greedy(10));
+  const std::vector<int32_t> edited =
+      tokenizer_->encode("Once upon a time, there was a big dog.", true, false);
+  const size_t common = static_cast<size_t>(
+      std::mismatch(first_prompt.begin(), first_prompt.end(), edited.begin(), edited.end()).first -
+      first_prompt.begin());
+  ASSERT_GT(common, 3u);
+  ASSERT_LT(common, edited.size());
+
+  const GenerationResult second = generator.generate(edited, greedy(10));
+  EXPECT_EQ(second.stats.reused_tokens, common);
+  EXPECT_EQ(session->position(), edited.size() + 9);
+  const auto fresh_session = make_session();
+  Generator fresh(*fresh_session, *tokenizer_);
+  const GenerationResult expected = fresh.generate(edited, greedy(10));
+  EXPECT_EQ(second.tokens, expected.tokens);
+  EXPECT_EQ(second.text, expected.text);
+
+  // The same prompt again: all but its last token are kept, whose logits are needed again.
+  const GenerationResult again = generator.generate(edited, greedy(10));
+  EXPECT_EQ(again.stats.reused_tokens, edited.size() - 1);
+  EXPECT_EQ(again.tokens, expected.tokens);
+}
+
+// qwen35's recurrent state cannot go back: a prompt that departs from what was evaluated starts
+// over, and still generates what a fresh session would; one that continues it is reused.
+TEST_F(GeneratorTest, RecurrentModelStartsOverWhereThePromptDeparts) {
+  const model::Model model =
+      model::Model::load(test::shared_path("data/models/tiny-qwen35-f16.gguf"));
+  const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
+  const SessionOptions options{
+      .backend = BackendChoice::Cpu, .threads = 2, .context_length = 64, .max_batch = 4};
+  Session session(model, options);
+  ASSERT_FALSE(session.can_truncate());
+  Generator generator(session, tokenizer);
+  const std::vector<int32_t> first_prompt = {1, 100, 7, 42, 9, 300};
+  const GenerationResult first = generator.generate(first_prompt, greedy(5));
+
+  std::vector<int32_t> continued = first_prompt;
+  continued.insert(continued.end(), first.tokens.begin(), first.tokens.end());
+  continued.push_back(12);
+  const GenerationResult second = generator.generate(continued, greedy(5));
+  EXPECT_EQ(second.stats.reused_tokens, first_prompt.size() + first.tokens.size() - 1);
+
+  const std::vector<int32_t> edited = {1, 100, 7, 250, 61};
+  const GenerationResult third = generator.generate(edited, greedy(5));
+  EXPECT_EQ(third.stats.reused_tokens, 0u);
+
+  for (const auto& [prompt, result] : {std::pair{continued, second}, std::pair{edited, third}}) {
+    Session fresh_session(model, options);
+    Generator fresh(fresh_session, tokenizer);
+    EXPECT_EQ(result.tokens, fresh.generate(prompt, greedy(5)).tokens);
+  }
 }
 
 // Random tokens (byte tokens among them) still stream as non-empty pieces of valid UTF-8.

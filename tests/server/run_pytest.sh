@@ -9,4 +9,4 @@ if [ ! -x "$python" ] || ! "$python" -c 'import openai, pytest, requests' 2>/dev
   exit 77
 fi
 # -B: no __pycache__ in the source tree.
-cd "$dir" && exec "$python" -B -m pytest "$@" .
+exec "$python" -B -m pytest "$@" "$dir"

@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <memory>
 #include <string>
 
@@ -38,7 +39,7 @@ void serve(const ServeFlags& flags) {
   fmt::print(stderr, "quant serve: {} slot(s), queue {}; listening on http://{}:{}\n",
              flags.parallel, flags.server.max_waiting, flags.server.host, port);
   signals.start([&http] {
-    fmt::print(stderr, "quant serve: shutting down (again to force)\n");
+    std::fputs("quant serve: shutting down (again to force)\n", stderr);
     http.stop();
   });
   http.run();
@@ -57,7 +58,9 @@ void add_serve_command(CLI::App& app) {
       "/health. Requests beyond --parallel wait in a FIFO queue of --queue places (429 when full). "
       "Sampling defaults follow `quant run`; frequency_penalty and presence_penalty are accepted "
       "and ignored (use repetition_penalty); max_tokens beyond the context ends at the context "
-      "(finish_reason \"length\"). Ctrl-C or SIGTERM stops it (a second time: at once).");
+      "(finish_reason \"length\"). Each slot has its own session and -t threads. Ctrl-C or SIGTERM "
+      "stops it: in-flight requests are cancelled, idle keep-alive connections may hold it up to "
+      "5 s; a second signal ends it at once.");
   cmd->add_option("MODEL", flags->model_path, "GGUF model file")->required();
   cmd->add_option("--host", flags->server.host, "Address to listen on")->capture_default_str();
   cmd->add_option("--port", flags->server.port, "Port to listen on; 0 picks a free one")

@@ -26,7 +26,7 @@ struct GenerationFlags {
   std::optional<uint64_t> seed;
   bool ignore_eos = false;
   std::vector<std::string> stop_strings;
-  SessionFlags session;  // --backend, --threads, --ctx-size
+  SessionFlags session;  // --backend, --device, --threads, --ctx-size
 };
 
 // Registers MODEL and the sampling and session flags on `cmd`, with `flags`' values as defaults.

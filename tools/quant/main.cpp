@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   quant::cli::add_perplexity_command(app);
   quant::cli::add_devices_command(app);
   quant::cli::add_serve_command(app);
+  quant::cli::add_bench_command(app);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -11,6 +11,9 @@ void SessionFlags::add_to(CLI::App& cmd, bool with_context) {
   cmd.add_option("--backend", backend, "Where to run: auto (the best available), cpu, vulkan")
       ->check(CLI::IsMember({"auto", "cpu", "vulkan"}))
       ->capture_default_str();
+  cmd.add_option("--device", device,
+                 "Vulkan device index, as `quant devices` lists them (the CPU backend ignores it)")
+      ->capture_default_str();
   cmd.add_option("-t,--threads", threads, "CPU threads (default: one per hardware thread)");
   if (with_context)
     cmd.add_option("-c,--ctx-size", context_length,
@@ -20,7 +23,8 @@ void SessionFlags::add_to(CLI::App& cmd, bool with_context) {
 SessionOptions SessionFlags::options() const {
   const std::optional<BackendChoice> choice = parse_backend_choice(backend);
   assert(choice);  // CLI11 checked the value
-  return SessionOptions{.backend = *choice, .threads = threads, .context_length = context_length};
+  return SessionOptions{
+      .backend = *choice, .threads = threads, .context_length = context_length, .device = device};
 }
 
 std::string describe_session(const std::string& model_path, Session& session) {

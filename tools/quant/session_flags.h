@@ -1,6 +1,6 @@
 #pragma once
-// The options every command that runs a model shares (--backend, --threads, --ctx-size), declared
-// once so their names, defaults and help text agree across commands.
+// The options every command that runs a model shares (--backend, --device, --threads, --ctx-size),
+// declared once so their names, defaults and help text agree across commands.
 
 #include <CLI/CLI.hpp>
 
@@ -13,10 +13,11 @@ namespace quant::cli {
 
 struct SessionFlags {
   std::string backend = "auto";
+  uint32_t device = 0;
   uint32_t threads = 0;
   uint32_t context_length = 0;
 
-  // Adds --backend and -t/--threads; with `with_context`, also -c/--ctx-size.
+  // Adds --backend, --device and -t/--threads; with `with_context`, also -c/--ctx-size.
   void add_to(CLI::App& cmd, bool with_context);
   SessionOptions options() const;
 };

@@ -123,6 +123,19 @@ void CpuBackend::run_rows(uint64_t n_rows, uint64_t work, const Rows& rows) {
                    [&](uint32_t, uint64_t begin, uint64_t end) { rows(begin, end); });
 }
 
+template <typename Fn>
+void CpuBackend::run_elementwise(uint64_t n_tokens, uint64_t n, uint64_t cost, const Fn& fn) {
+  if (n_tokens > 1) {
+    run_split(n_tokens, n_tokens * n * cost, [&](uint32_t, ThreadPool::Range batch) {
+      for (uint64_t b = batch.begin; b < batch.end; ++b) fn(b, uint64_t{0}, n);
+    });
+    return;
+  }
+  run_split(n, n * cost, [&](uint32_t, ThreadPool::Range elements) {
+    fn(uint64_t{0}, elements.begin, elements.end);
+  });
+}
+
 template <typename Task>
 void CpuBackend::run_split(uint64_t n_items, uint64_t work, const Task& task) {
   if (work < kMinParallelWork || pool_.size() == 1) {
@@ -139,13 +152,13 @@ const float* CpuBackend::vector_weight(plan::WeightId id) const {
 }
 
 std::span<const float> CpuBackend::forward(int32_t token, uint32_t pos) {
-  run_plan({&token, 1}, pos, nullptr);
+  run_plan({&token, 1}, pos, nullptr, 0);
   return {buffer(plan_.logits), plan_.n_vocab};
 }
 
 std::span<const float> CpuBackend::forward_observed(int32_t token, uint32_t pos,
                                                     const PlanObserver& observer) {
-  run_plan({&token, 1}, pos, &observer);
+  run_plan({&token, 1}, pos, &observer, 0);
   return {buffer(plan_.logits), plan_.n_vocab};
 }
 
@@ -154,7 +167,7 @@ void CpuBackend::forward_batch(std::span<const int32_t> tokens, uint32_t pos,
   assert(logits_out.size() == tokens.size() * plan_.n_vocab);
   for (size_t done = 0; done < tokens.size();) {
     const size_t n = std::min<size_t>(max_batch_, tokens.size() - done);
-    run_plan(tokens.subspan(done, n), pos + static_cast<uint32_t>(done), nullptr);
+    run_plan(tokens.subspan(done, n), pos + static_cast<uint32_t>(done), nullptr, 0);
     for (size_t b = 0; b < n; ++b)
       std::memcpy(logits_out.data() + (done + b) * plan_.n_vocab,
                   buffer(plan_.logits) + b * stride(plan_.logits), plan_.n_vocab * sizeof(float));
@@ -162,15 +175,35 @@ void CpuBackend::forward_batch(std::span<const int32_t> tokens, uint32_t pos,
   }
 }
 
+std::span<const float> CpuBackend::prefill(std::span<const int32_t> tokens, uint32_t pos) {
+  assert(!tokens.empty());
+  size_t last_row = 0;
+  for (size_t done = 0; done < tokens.size();) {
+    const size_t n = std::min<size_t>(max_batch_, tokens.size() - done);
+    last_row = done + n == tokens.size() ? n - 1 : n;
+    run_plan(tokens.subspan(done, n), pos + static_cast<uint32_t>(done), nullptr, last_row);
+    done += n;
+  }
+  return {buffer(plan_.logits) + last_row * stride(plan_.logits), plan_.n_vocab};
+}
+
 void CpuBackend::run_plan(std::span<const int32_t> tokens, uint32_t pos,
-                          const PlanObserver* observer) {
+                          const PlanObserver* observer, size_t first_logits_row) {
   assert(!tokens.empty() && tokens.size() <= max_batch_);
   assert(pos + tokens.size() <= context_length_);
   quantized_input_.valid = false;
   for (const plan::Op& op : plan_.ops) {
     // Only MatVecs leave a quantized input valid (they never write the buffer they read).
     if (!std::holds_alternative<plan::MatVec>(op.kind)) quantized_input_.valid = false;
-    std::visit([&](const auto& o) { run(o, tokens, pos); }, op.kind);
+    const auto* matvec = std::get_if<plan::MatVec>(&op.kind);
+    if (matvec != nullptr && matvec->out == plan_.logits && first_logits_row > 0) {
+      // The vocabulary projection, for the rows whose logits are wanted (prefill: the last).
+      if (first_logits_row < tokens.size())
+        run_matvec(*matvec, static_cast<uint32_t>(first_logits_row),
+                   static_cast<uint32_t>(tokens.size() - first_logits_row));
+    } else {
+      std::visit([&](const auto& o) { run(o, tokens, pos); }, op.kind);
+    }
     if (observer == nullptr) continue;
     if (const std::optional<plan::BufferId> out = plan::output_of(op))
       (*observer)(op, {buffer(*out), plan_.buffer(*out).n_floats});
@@ -183,34 +216,40 @@ void CpuBackend::run(const plan::Embed& op, std::span<const int32_t> tokens, uin
 }
 
 void CpuBackend::run(const plan::RmsNorm& op, std::span<const int32_t> tokens, uint32_t) {
-  for (size_t b = 0; b < tokens.size(); ++b)
-    rms_norm(buffer(op.in) + b * stride(op.in), vector_weight(op.weight),
-             buffer(op.out) + b * stride(op.out), op.n_groups, op.group_size, op.eps);
+  const uint64_t n = uint64_t{op.n_groups} * op.group_size;
+  run_split(tokens.size(), tokens.size() * n * 2, [&](uint32_t, ThreadPool::Range batch) {
+    for (uint64_t b = batch.begin; b < batch.end; ++b)
+      rms_norm(buffer(op.in) + b * stride(op.in), vector_weight(op.weight),
+               buffer(op.out) + b * stride(op.out), op.n_groups, op.group_size, op.eps);
+  });
 }
 
 const uint8_t* CpuBackend::matvec_input(plan::BufferId in, const ActivationLayout& layout,
-                                        uint32_t n_tokens) {
-  if (layout.format == ActivationFormat::F32) return reinterpret_cast<const uint8_t*>(buffer(in));
+                                        uint32_t first_row, uint32_t n_batch) {
+  const float* x = buffer(in) + first_row * stride(in);
+  if (layout.format == ActivationFormat::F32) return reinterpret_cast<const uint8_t*>(x);
   uint8_t* quantized = quantized_.front().bytes;
   if (quantized_input_.valid && quantized_input_.buffer == in &&
-      quantized_input_.format == layout.format)
+      quantized_input_.format == layout.format && quantized_input_.first_row == first_row)
     return quantized;
-  const float* x = buffer(in);
-  run_split(n_tokens, uint64_t{n_tokens} * layout.cols, [&](uint32_t, ThreadPool::Range rows) {
+  run_split(n_batch, uint64_t{n_batch} * layout.cols, [&](uint32_t, ThreadPool::Range rows) {
     for (uint64_t t = rows.begin; t < rows.end; ++t)
       quantize_activation_row(x + t * stride(in), layout, quantized + t * layout.row_bytes);
   });
-  quantized_input_ = {.buffer = in, .format = layout.format, .valid = true};
+  quantized_input_ = {.buffer = in, .format = layout.format, .first_row = first_row, .valid = true};
   return quantized;
 }
 
 void CpuBackend::run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t) {
+  run_matvec(op, 0, static_cast<uint32_t>(tokens.size()));
+}
+
+void CpuBackend::run_matvec(const plan::MatVec& op, uint32_t first_row, uint32_t n_batch) {
   const WeightMatrix& w = weights_[op.weight.index];
-  float* out = buffer(op.out);
-  const auto n_batch = static_cast<uint32_t>(tokens.size());
+  float* out = buffer(op.out) + first_row * stride(op.out);
   const FastMatvec& fast = fast_matvecs_[op.weight.index];
   if (fast.kernel == nullptr) {
-    const float* in = buffer(op.in);
+    const float* in = buffer(op.in) + first_row * stride(op.in);
     run_split(w.rows, w.rows * w.cols * n_batch, [&](uint32_t thread, ThreadPool::Range rows) {
       matvec_rows(w, in, stride(op.in), out, stride(op.out), n_batch, rows.begin, rows.end,
                   scratch_[thread].data());
@@ -222,7 +261,7 @@ void CpuBackend::run(const plan::MatVec& op, std::span<const int32_t> tokens, ui
       .weights = w.data,
       .weight_row_bytes = w.row_bytes,
       .cols = w.cols,
-      .activations = matvec_input(op.in, fast.layout, n_batch),
+      .activations = matvec_input(op.in, fast.layout, first_row, n_batch),
       .activation_stride = quantized ? fast.layout.row_bytes : stride(op.in) * sizeof(float),
       .layout = fast.layout,
       .n_tokens = n_batch,
@@ -235,27 +274,35 @@ void CpuBackend::run(const plan::MatVec& op, std::span<const int32_t> tokens, ui
 }
 
 void CpuBackend::run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t) {
-  const size_t n = plan_.buffer(op.out).n_floats;
-  for (size_t b = 0; b < tokens.size(); ++b)
-    add(buffer(op.a) + b * stride(op.a), buffer(op.b) + b * stride(op.b),
-        buffer(op.out) + b * stride(op.out), n);
+  run_elementwise(tokens.size(), plan_.buffer(op.out).n_floats, 1,
+                  [&](uint64_t b, uint64_t begin, uint64_t end) {
+                    add(buffer(op.a) + b * stride(op.a) + begin,
+                        buffer(op.b) + b * stride(op.b) + begin,
+                        buffer(op.out) + b * stride(op.out) + begin, end - begin);
+                  });
 }
 
 void CpuBackend::run(const plan::Rope& op, std::span<const int32_t> tokens, uint32_t pos) {
-  for (size_t b = 0; b < tokens.size(); ++b)
-    rope(buffer(op.buf) + b * stride(op.buf), op.n_heads, op.head_dim, op.n_rot, op.theta, op.style,
-         pos + static_cast<uint32_t>(b));
+  const uint64_t work = tokens.size() * uint64_t{op.n_heads} * op.head_dim * 4;
+  run_split(tokens.size(), work, [&](uint32_t, ThreadPool::Range batch) {
+    for (uint64_t b = batch.begin; b < batch.end; ++b)
+      rope(buffer(op.buf) + b * stride(op.buf), op.n_heads, op.head_dim, op.n_rot, op.theta,
+           op.style, pos + static_cast<uint32_t>(b));
+  });
 }
 
 void CpuBackend::run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos) {
   KvCache& cache = kv_caches_[op.cache.index];
-  for (size_t b = 0; b < tokens.size(); ++b) {
-    const size_t at = (pos + b) * cache.stride;
-    std::memcpy(cache.keys.data() + at, buffer(op.k) + b * stride(op.k),
-                cache.stride * sizeof(float));
-    std::memcpy(cache.values.data() + at, buffer(op.v) + b * stride(op.v),
-                cache.stride * sizeof(float));
-  }
+  run_split(tokens.size(), tokens.size() * cache.stride * 2,
+            [&](uint32_t, ThreadPool::Range batch) {
+              for (uint64_t b = batch.begin; b < batch.end; ++b) {
+                const size_t at = (pos + b) * cache.stride;
+                std::memcpy(cache.keys.data() + at, buffer(op.k) + b * stride(op.k),
+                            cache.stride * sizeof(float));
+                std::memcpy(cache.values.data() + at, buffer(op.v) + b * stride(op.v),
+                            cache.stride * sizeof(float));
+              }
+            });
 }
 
 void CpuBackend::run(const plan::Attention& op, std::span<const int32_t> tokens, uint32_t pos) {
@@ -278,10 +325,14 @@ void CpuBackend::run(const plan::Attention& op, std::span<const int32_t> tokens,
 }
 
 void CpuBackend::run(const plan::SwiGLU& op, std::span<const int32_t> tokens, uint32_t) {
-  const size_t n = plan_.buffer(op.out).n_floats;
-  for (size_t b = 0; b < tokens.size(); ++b)
-    swiglu(buffer(op.gate) + b * stride(op.gate), buffer(op.up) + b * stride(op.up),
-           buffer(op.out) + b * stride(op.out), n);
+  // An exp per element: worth sharing even for one token of a large FFN.
+  constexpr uint64_t kCost = 16;
+  run_elementwise(tokens.size(), plan_.buffer(op.out).n_floats, kCost,
+                  [&](uint64_t b, uint64_t begin, uint64_t end) {
+                    swiglu(buffer(op.gate) + b * stride(op.gate) + begin,
+                           buffer(op.up) + b * stride(op.up) + begin,
+                           buffer(op.out) + b * stride(op.out) + begin, end - begin);
+                  });
 }
 
 void CpuBackend::run(const plan::SliceHeads& op, std::span<const int32_t> tokens, uint32_t) {

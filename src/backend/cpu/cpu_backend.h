@@ -39,6 +39,8 @@ class CpuBackend final : public Backend {
   // step.
   void forward_batch(std::span<const int32_t> tokens, uint32_t pos,
                      std::span<float> logits_out) override;
+  // The same steps, with the output projection run for the last token only.
+  std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos) override;
   // Zeroes the recurrent states; KV cache positions past the current one are never read.
   void reset() override;
 
@@ -63,11 +65,20 @@ class CpuBackend final : public Backend {
   // all rows on this thread when `work` is too small to share.
   template <typename Rows>
   void run_rows(uint64_t n_rows, uint64_t work, const Rows& rows);
+  // For elementwise ops: calls fn(b, begin, end) for each token b of the batch and its elements
+  // [begin, end) of n, sharing the tokens (or one token's elements) among the threads when `cost`
+  // (work per element) makes it worth it. Each element comes out the same whatever the split.
+  template <typename Fn>
+  void run_elementwise(uint64_t n_tokens, uint64_t n, uint64_t cost, const Fn& fn);
   // Token rows of `in` as the fast MatVec kernel of `layout` reads them: the buffer itself for F32,
   // else its int8 quantization (made once for consecutive MatVecs that read the same buffer).
-  const uint8_t* matvec_input(plan::BufferId in, const ActivationLayout& layout, uint32_t n_tokens);
+  // The n_batch batch rows from first_row on.
+  const uint8_t* matvec_input(plan::BufferId in, const ActivationLayout& layout, uint32_t first_row,
+                              uint32_t n_batch);
   // Runs every op for tokens (at most max_batch) at positions pos, pos + 1, ...
-  void run_plan(std::span<const int32_t> tokens, uint32_t pos, const PlanObserver* observer);
+  // The logits are computed for batch rows first_logits_row.. only (tokens.size(): none).
+  void run_plan(std::span<const int32_t> tokens, uint32_t pos, const PlanObserver* observer,
+                size_t first_logits_row);
 
   float* buffer(plan::BufferId id) { return arena_.data() + buffer_offsets_[id.index]; }
   size_t stride(plan::BufferId id) const { return buffer_strides_[id.index]; }
@@ -75,6 +86,8 @@ class CpuBackend final : public Backend {
   void run(const plan::Embed& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::RmsNorm& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t pos);
+  // A MatVec for the n_batch batch rows from first_row on only.
+  void run_matvec(const plan::MatVec& op, uint32_t first_row, uint32_t n_batch);
   void run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::Rope& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos);
@@ -110,6 +123,7 @@ class CpuBackend final : public Backend {
   struct QuantizedInput {
     plan::BufferId buffer;
     ActivationFormat format = ActivationFormat::F32;
+    uint32_t first_row = 0;  // the batch row quantized_ starts with
     bool valid = false;
   };
   Isa isa_ = Isa::Scalar;

@@ -56,6 +56,10 @@ ActivationLayout activation_layout(ActivationFormat format, uint64_t cols) {
   layout.scales_offset = round_up(cols, kPartAlign);
   layout.sums_offset = layout.scales_offset + round_up(n_blocks * sizeof(float), kPartAlign);
   layout.row_bytes = layout.sums_offset + round_up(sums_bytes, kPartAlign);
+  if (k_blocks) {
+    layout.sum_pairs_offset = layout.row_bytes;
+    layout.row_bytes += round_up(sums_bytes, kPartAlign);
+  }
   return layout;
 }
 

@@ -40,14 +40,17 @@ std::optional<ActivationFormat> activation_format(TensorType weight_type);
 
 // Where the parts of one token's quantized activation row lie, in bytes from the row's start:
 // the cols int8 levels at 0, a float scale per block at scales_offset, the block sums at
-// sums_offset (Q8_1: a float s per block; Q8_K: 16 int16 per block). Every part starts on a
-// 64-byte boundary; rows of a batch are row_bytes apart. For F32 all offsets are 0 and row_bytes
-// is cols floats.
+// sums_offset (Q8_1: a float s per block; Q8_K: 16 int16 per block). Q8_K rows hold the 16-sums
+// a second time at sum_pairs_offset, ordered for kernels that take 16 blocks at once: int32 word
+// i * n_blocks + block holds sums 2i (low half) and 2i + 1 (high half) of that block, i = 0..7.
+// Every part starts on a 64-byte boundary; rows of a batch are row_bytes apart. For F32 all
+// offsets are 0 and row_bytes is cols floats.
 struct ActivationLayout {
   ActivationFormat format = ActivationFormat::F32;
   uint64_t cols = 0;
   size_t scales_offset = 0;
   size_t sums_offset = 0;
+  size_t sum_pairs_offset = 0;
   size_t row_bytes = 0;
 };
 

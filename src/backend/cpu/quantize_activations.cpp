@@ -128,7 +128,7 @@ void q8_1_block(const float* x, int8_t* levels, float& d_out, float& s_out) {
   const float d = amax / 127.0f;
   const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
   const int sum = sum_lanes(round_32(x, _mm256_set1_ps(id), levels));
-  d_out = _cvtsh_ss(_cvtss_sh(d, _MM_FROUND_TO_NEAREST_INT));
+  d_out = round_to_half(d);
   s_out = d_out * static_cast<float>(sum);
 }
 
@@ -174,13 +174,19 @@ void quantize_row(const float* in, const ActivationLayout& layout, uint8_t* out)
     return;
   }
   assert(layout.format == ActivationFormat::Q8_K);
-  for (uint64_t b = 0; b < layout.cols / kSuper; ++b) {
+  const uint64_t n_blocks = layout.cols / kSuper;
+  for (uint64_t b = 0; b < n_blocks; ++b) {
     uint8_t* sums = p.sums + b * (kSuper / kSumGroup) * sizeof(int16_t);
     if constexpr (kReference)
       q8_k_block_reference(in + b * kSuper, p.levels + b * kSuper, p.scales[b], sums);
     else
       q8_k_block(in + b * kSuper, p.levels + b * kSuper, p.scales[b], sums);
   }
+  // The sum pairs (layout in matmul.h): two adjacent int16 sums are the little-endian int32 word.
+  uint8_t* pairs = out + layout.sum_pairs_offset;
+  for (uint64_t b = 0; b < n_blocks; ++b)
+    for (uint64_t i = 0; i < kSuper / kSumGroup / 2; ++i)
+      std::memcpy(pairs + (i * n_blocks + b) * 4, p.sums + (b * kSuper / kSumGroup + 2 * i) * 2, 4);
 }
 
 }  // namespace

@@ -20,7 +20,8 @@ constexpr VkAccessFlags kReadsAndWrites = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_
 
 }  // namespace
 
-CommandSequence::CommandSequence(Pipelines& pipelines) : pipelines_(pipelines) {
+CommandSequence::CommandSequence(Pipelines& pipelines, Timestamps timestamps, uint32_t max_commands)
+    : pipelines_(pipelines) {
   VkDevice device = context().device();
   VkCommandPoolCreateInfo pool{};
   pool.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
@@ -37,7 +38,17 @@ CommandSequence::CommandSequence(Pipelines& pipelines) : pipelines_(pipelines) {
   try {
     check(vkAllocateCommandBuffers(device, &allocate, &commands_), "vkAllocateCommandBuffers");
     check(vkCreateFence(device, &fence, nullptr, &fence_), "vkCreateFence");
+    if (timestamps != Timestamps::None && context().info().timestamps) {
+      timestamps_ = timestamps;
+      query_capacity_ = timestamps == Timestamps::Bracket ? 2 : max_commands + 1;
+      VkQueryPoolCreateInfo queries{};
+      queries.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+      queries.queryType = VK_QUERY_TYPE_TIMESTAMP;
+      queries.queryCount = query_capacity_;
+      check(vkCreateQueryPool(device, &queries, nullptr, &query_pool_), "vkCreateQueryPool");
+    }
   } catch (...) {
+    vkDestroyFence(device, fence_, nullptr);
     vkDestroyCommandPool(device, pool_, nullptr);
     throw;
   }
@@ -46,6 +57,7 @@ CommandSequence::CommandSequence(Pipelines& pipelines) : pipelines_(pipelines) {
 CommandSequence::~CommandSequence() {
   VkDevice device = context().device();
   for (VkDescriptorPool pool : descriptor_pools_) vkDestroyDescriptorPool(device, pool, nullptr);
+  if (query_pool_ != VK_NULL_HANDLE) vkDestroyQueryPool(device, query_pool_, nullptr);
   vkDestroyFence(device, fence_, nullptr);
   vkDestroyCommandPool(device, pool_, nullptr);
 }
@@ -59,11 +71,20 @@ void CommandSequence::begin() {
   since_barrier_.clear();
   dispatches_ = 0;
   barriers_ = 0;
+  commands_info_.clear();
+  label_.clear();
+  label_layer_ = -1;
+  last_timestamps_.clear();
   VkCommandBufferBeginInfo info{};
   info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   check(vkBeginCommandBuffer(commands_, &info), "vkBeginCommandBuffer");
   recording_ = true;
   recorded_ = false;
+  queries_written_ = 0;
+  if (timestamps()) {
+    vkCmdResetQueryPool(commands_, query_pool_, 0, query_capacity_);
+    write_timestamp();
+  }
   // The previous submission (of this or another sequence) may have written what this one reads.
   barrier();
 }
@@ -148,6 +169,27 @@ void CommandSequence::dispatch_bytes(std::string_view name, std::span<const Buff
                        push);
   vkCmdDispatch(commands_, groups.x, groups.y, groups.z);
   ++dispatches_;
+  uint64_t bytes = 0;
+  for (const BufferRange& range : bindings) bytes += range.size;
+  finish_command(std::string(name), bytes);
+}
+
+void CommandSequence::set_label(std::string label, int32_t layer) {
+  label_ = std::move(label);
+  label_layer_ = layer;
+}
+
+void CommandSequence::finish_command(std::string kernel, uint64_t bytes) {
+  commands_info_.push_back({std::move(kernel), label_, label_layer_, bytes});
+  if (timestamps_ == Timestamps::EveryCommand) write_timestamp();
+}
+
+void CommandSequence::write_timestamp() {
+  if (queries_written_ >= query_capacity_)
+    fail("Vulkan: more timestamps than the {} this sequence was made for", query_capacity_);
+  // Bottom of pipe: written once every earlier command has finished.
+  vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool_,
+                      queries_written_++);
 }
 
 void CommandSequence::copy(const Buffer& source, uint64_t source_offset, const Buffer& destination,
@@ -163,6 +205,7 @@ void CommandSequence::copy(const Buffer& source, uint64_t source_offset, const B
   order(accesses);
   VkBufferCopy region{source_offset, destination_offset, bytes};
   vkCmdCopyBuffer(commands_, source.handle(), destination.handle(), 1, &region);
+  finish_command("copy", 2 * bytes);
 }
 
 void CommandSequence::order(std::span<const Access> accesses) {
@@ -198,6 +241,7 @@ void CommandSequence::end() {
   memory.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
   vkCmdPipelineBarrier(commands_, kWorkStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &memory, 0,
                        nullptr, 0, nullptr);
+  if (timestamps_ == Timestamps::Bracket) write_timestamp();
   check(vkEndCommandBuffer(commands_), "vkEndCommandBuffer");
   recording_ = false;
   recorded_ = true;
@@ -209,6 +253,34 @@ void CommandSequence::submit_and_wait() {
   check(vkResetFences(device, 1, &fence_), "vkResetFences");
   context().submit(commands_, fence_);
   check(vkWaitForFences(device, 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  if (timestamps() && queries_written_ > 0) {
+    last_timestamps_.resize(queries_written_);
+    check(
+        vkGetQueryPoolResults(device, query_pool_, 0, queries_written_,
+                              last_timestamps_.size() * sizeof(uint64_t), last_timestamps_.data(),
+                              sizeof(uint64_t), VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT),
+        "vkGetQueryPoolResults");
+  }
+}
+
+double CommandSequence::tick_seconds(uint64_t from, uint64_t to) const {
+  const uint32_t bits = context().info().timestamp_valid_bits;
+  const uint64_t mask = bits >= 64 ? ~uint64_t{0} : (uint64_t{1} << bits) - 1;
+  const uint64_t ticks = ((to & mask) - (from & mask)) & mask;  // wraps at the valid bits
+  return static_cast<double>(ticks) * context().info().timestamp_period_ns * 1e-9;
+}
+
+double CommandSequence::last_seconds() const {
+  if (last_timestamps_.size() < 2) return 0.0;
+  return tick_seconds(last_timestamps_.front(), last_timestamps_.back());
+}
+
+std::vector<double> CommandSequence::last_command_seconds() const {
+  std::vector<double> seconds;
+  if (timestamps_ != Timestamps::EveryCommand) return seconds;
+  for (size_t i = 1; i < last_timestamps_.size(); ++i)
+    seconds.push_back(tick_seconds(last_timestamps_[i - 1], last_timestamps_[i]));
+  return seconds;
 }
 
 VkDescriptorSet CommandSequence::allocate_set(VkDescriptorSetLayout layout) {

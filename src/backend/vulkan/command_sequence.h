@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <span>
+#include <string>
 #include <string_view>
 #include <type_traits>
 #include <vector>
@@ -19,6 +20,21 @@
 
 namespace quant::vulkan {
 
+// Whether a sequence writes GPU timestamps, and how many.
+enum class Timestamps {
+  None,
+  Bracket,       // one at the start and one at the end: the submission's device time
+  EveryCommand,  // also one after each dispatch or copy: per-command device time
+};
+
+// What one recorded command is, for profiles.
+struct CommandInfo {
+  std::string kernel;  // the kernel name, or "copy"
+  std::string label;   // what it computes, as set_label() said when it was recorded
+  int32_t layer = -1;
+  uint64_t bytes = 0;  // bytes its bindings (or the copy's source and destination) cover
+};
+
 struct GroupCount {
   uint32_t x = 1;
   uint32_t y = 1;
@@ -27,7 +43,10 @@ struct GroupCount {
 
 class CommandSequence {
  public:
-  explicit CommandSequence(Pipelines& pipelines);
+  // With timestamps (where the device has them), `max_commands` bounds the dispatches and copies
+  // one recording may hold (EveryCommand writes one timestamp per command).
+  explicit CommandSequence(Pipelines& pipelines, Timestamps timestamps = Timestamps::None,
+                           uint32_t max_commands = 0);
   ~CommandSequence();
   CommandSequence(const CommandSequence&) = delete;
   CommandSequence& operator=(const CommandSequence&) = delete;
@@ -50,11 +69,23 @@ class CommandSequence {
   void copy(const Buffer& source, uint64_t source_offset, const Buffer& destination,
             uint64_t destination_offset, uint64_t bytes);
 
+  // Names what the commands recorded from now on compute (for command_infos()).
+  void set_label(std::string label, int32_t layer);
+
   // Ends recording; the results become visible to the host once a submission completes.
   void end();
 
   // Submits the recorded commands and waits for them to finish.
   void submit_and_wait();
+
+  // Whether this sequence writes timestamps (asked for, and the device has them).
+  bool timestamps() const { return timestamps_ != Timestamps::None; }
+  // Device seconds of the last submission, start to end; 0 without timestamps.
+  double last_seconds() const;
+  // With EveryCommand: device seconds of each command of the last submission, in recording order
+  // (from the timestamp after the previous command, or the start, to the one after it).
+  std::vector<double> last_command_seconds() const;
+  const std::vector<CommandInfo>& command_infos() const { return commands_info_; }
 
   // `workgroups` workgroups laid out as x (and, past the device's limit, y) so that a shader's
   // linear_workgroup_id() counts them; the last row may have extra workgroups, which shaders skip.
@@ -77,6 +108,10 @@ class CommandSequence {
   void order(std::span<const Access> accesses);
   void barrier();
   VkDescriptorSet allocate_set(VkDescriptorSetLayout layout);
+  // After a command: its CommandInfo, and its timestamp with EveryCommand.
+  void finish_command(std::string kernel, uint64_t bytes);
+  void write_timestamp();
+  double tick_seconds(uint64_t from, uint64_t to) const;
 
   Pipelines& pipelines_;
   VkCommandPool pool_ = VK_NULL_HANDLE;
@@ -89,6 +124,14 @@ class CommandSequence {
   bool recorded_ = false;
   uint32_t dispatches_ = 0;
   uint32_t barriers_ = 0;
+  Timestamps timestamps_ = Timestamps::None;
+  VkQueryPool query_pool_ = VK_NULL_HANDLE;
+  uint32_t query_capacity_ = 0;
+  uint32_t queries_written_ = 0;
+  std::vector<uint64_t> last_timestamps_;  // read back after each submission
+  std::string label_;
+  int32_t label_layer_ = -1;
+  std::vector<CommandInfo> commands_info_;
 };
 
 }  // namespace quant::vulkan

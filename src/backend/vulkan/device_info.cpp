@@ -96,7 +96,9 @@ DeviceInfo query_device_info(VkPhysicalDevice device, uint32_t index) {
 
   uint32_t family = 0;
   info.has_compute_queue = find_compute_queue_family(device, &family);
-  info.timestamps = info.has_compute_queue && queue_families(device)[family].timestampValidBits > 0;
+  info.timestamp_valid_bits =
+      info.has_compute_queue ? queue_families(device)[family].timestampValidBits : 0;
+  info.timestamps = info.timestamp_valid_bits > 0;
   info.timestamp_period_ns = limits.timestampPeriod;
   return info;
 }

@@ -36,8 +36,9 @@ struct DeviceInfo {
   uint32_t max_push_constants_bytes = 0;
   std::vector<MemoryHeap> heaps;
 
-  bool timestamps = false;           // a compute queue family can write timestamps
-  float timestamp_period_ns = 0.0f;  // nanoseconds per timestamp tick
+  bool timestamps = false;            // a compute queue family can write timestamps
+  float timestamp_period_ns = 0.0f;   // nanoseconds per timestamp tick
+  uint32_t timestamp_valid_bits = 0;  // meaningful low bits of a compute-queue timestamp
 
   // Whether a compute queue family exists (the backend needs one).
   bool has_compute_queue = false;

@@ -73,7 +73,8 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
   }
 
   for (const plan::StateDecl& decl : plan.states) {
-    states_.emplace_back(context, float_bytes(std::max<uint64_t>(decl.n_floats, 1)), MemoryRole::Activations,
+    states_.emplace_back(context, float_bytes(std::max<uint64_t>(decl.n_floats, 1)),
+                         MemoryRole::Activations,
                          fmt::format("layer {} {}", decl.layer, decl.name));
   }
   reset_states(transfer);
@@ -166,9 +167,11 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
 }
 
 void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) const {
+  sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
   for (size_t i = 0; i < plan_.ops.size(); ++i) {
     const plan::Op& op = plan_.ops[i];
+    sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);
     std::visit([&](const auto& kind) { record_op(sequence, kind); }, op.kind);
     if (observation != nullptr && observation_offsets_[i]) {
       const plan::BufferId output = *plan::output_of(op);
@@ -176,6 +179,7 @@ void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) 
                     float_bytes(plan_.buffer(output).n_floats));
     }
   }
+  sequence.set_label("logits read-back", -1);
   sequence.copy(activations_[plan_.logits.index], 0, logits_readback_, 0,
                 float_bytes(plan_.n_vocab));
 }

@@ -17,7 +17,7 @@ VulkanBackend::VulkanBackend(const plan::Plan& plan, const VulkanBackendOptions&
   pipelines_ = std::make_unique<Pipelines>(*context_, options.pipelines);
   transfer_ = std::make_unique<Transfer>(*context_, kStagingBytes);
   compiled_ = std::make_unique<CompiledPlan>(*pipelines_, *transfer_, plan, options.context_length);
-  token_ = std::make_unique<CommandSequence>(*pipelines_);
+  token_ = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
   token_->begin();
   compiled_->record(*token_, nullptr);
   token_->end();
@@ -37,8 +37,46 @@ void VulkanBackend::check_position(int32_t token, uint32_t pos) const {
 std::span<const float> VulkanBackend::forward(int32_t token, uint32_t pos) {
   check_position(token, pos);
   compiled_->set_step(token, pos);
-  token_->submit_and_wait();
+  submit(*token_);
   return compiled_->logits();
+}
+
+void VulkanBackend::submit(CommandSequence& sequence) {
+  sequence.submit_and_wait();
+  counters_.gpu_seconds += sequence.last_seconds();
+  counters_.submits += 1;
+  counters_.dispatches += sequence.dispatch_count();
+  counters_.barriers += sequence.barrier_count();
+}
+
+std::optional<DeviceCounters> VulkanBackend::device_counters() const {
+  if (!token_->timestamps()) return std::nullopt;
+  return counters_;
+}
+
+std::optional<TokenProfile> VulkanBackend::forward_profiled(int32_t token, uint32_t pos) {
+  if (!token_->timestamps()) return std::nullopt;
+  check_position(token, pos);
+  if (!profiled_token_) {
+    const auto commands = static_cast<uint32_t>(token_->command_infos().size());
+    profiled_token_ =
+        std::make_unique<CommandSequence>(*pipelines_, Timestamps::EveryCommand, commands);
+    profiled_token_->begin();
+    compiled_->record(*profiled_token_, nullptr);
+    profiled_token_->end();
+  }
+  compiled_->set_step(token, pos);
+  const DeviceCounters before = counters_;
+  submit(*profiled_token_);
+  TokenProfile profile;
+  profile.totals = {counters_.gpu_seconds - before.gpu_seconds, 1,
+                    profiled_token_->dispatch_count(), profiled_token_->barrier_count()};
+  const std::vector<double> seconds = profiled_token_->last_command_seconds();
+  const std::vector<CommandInfo>& infos = profiled_token_->command_infos();
+  for (size_t i = 0; i < infos.size() && i < seconds.size(); ++i)
+    profile.dispatches.push_back(
+        {infos[i].kernel, infos[i].label, infos[i].layer, seconds[i], infos[i].bytes});
+  return profile;
 }
 
 void VulkanBackend::reset() {
@@ -57,7 +95,7 @@ std::span<const float> VulkanBackend::forward_observed(int32_t token, uint32_t p
     observed_token_->end();
   }
   compiled_->set_step(token, pos);
-  observed_token_->submit_and_wait();
+  submit(*observed_token_);
   const plan::Plan& plan = compiled_->plan();
   const uint8_t* base = observation_->mapped().data();
   for (size_t i = 0; i < plan.ops.size(); ++i) {

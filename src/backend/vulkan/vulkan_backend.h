@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string_view>
 
@@ -39,10 +40,18 @@ class VulkanBackend final : public Backend {
   // caches need no clearing.
   void reset() override;
 
+  // Device time and command counts of every submission so far (nullopt where the device has no
+  // timestamps).
+  std::optional<DeviceCounters> device_counters() const override;
+  // forward() with a timestamp after every command of a separately recorded command buffer.
+  std::optional<TokenProfile> forward_profiled(int32_t token, uint32_t pos) override;
+
   const Context& context() const { return *context_; }
 
  private:
   void check_position(int32_t token, uint32_t pos) const;
+  // Submits `sequence`, waits, and adds the submission to the counters.
+  void submit(CommandSequence& sequence);
 
   // Destroyed in reverse order of declaration: everything made on the device before the context.
   std::unique_ptr<Context> context_;
@@ -52,6 +61,8 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<CommandSequence> token_;           // recorded once at creation
   std::unique_ptr<CommandSequence> observed_token_;  // recorded on the first forward_observed()
   std::unique_ptr<Buffer> observation_;              // every op's output, for forward_observed()
+  std::unique_ptr<CommandSequence> profiled_token_;  // recorded on the first forward_profiled()
+  DeviceCounters counters_;
 };
 
 }  // namespace quant::vulkan

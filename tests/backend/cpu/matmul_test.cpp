@@ -19,7 +19,7 @@ namespace quant::cpu {
 namespace {
 
 constexpr uint64_t kRows = 21;
-constexpr uint32_t kTokens = 11;  // a full group of 8 or two of 4, and a remainder
+constexpr uint32_t kTokens = 19;  // a full group of 16 or four of 4, and a remainder
 
 std::vector<float> normal_values(size_t n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -116,8 +116,8 @@ const std::vector<Case> kCases = {
     {TensorType::BF16, {5, 16, 37, 300}},   {TensorType::Q4_0, {32, 96, 352}},
     {TensorType::Q4_1, {32, 96, 352}},      {TensorType::Q5_0, {32, 96, 352}},
     {TensorType::Q5_1, {32, 96, 352}},      {TensorType::Q8_0, {32, 96, 352}},
-    {TensorType::Q4_K, {256, 768, 1280}},   {TensorType::Q5_K, {256, 768, 1280}},
-    {TensorType::Q6_K, {256, 768, 1280}},
+    {TensorType::Q4_K, {256, 768, 4352}},   {TensorType::Q5_K, {256, 768, 4352}},
+    {TensorType::Q6_K, {256, 768, 4352}},
 };
 
 std::string describe(TensorType type, uint64_t cols) {

@@ -67,6 +67,12 @@ TEST(QuantizeActivationsTest, Q8KMatchesTheFormatsQuantizer) {
                           blocks[b].bsums, sizeof(blocks[b].bsums)),
               0)
         << "block " << b;
+    for (size_t i = 0; i < 8; ++i) {
+      int32_t pair;
+      std::memcpy(&pair, row.data() + layout.sum_pairs_offset + (i * blocks.size() + b) * 4, 4);
+      EXPECT_EQ(static_cast<int16_t>(pair & 0xffff), blocks[b].bsums[2 * i]) << b << " " << i;
+      EXPECT_EQ(static_cast<int16_t>(pair >> 16), blocks[b].bsums[2 * i + 1]) << b << " " << i;
+    }
   }
 }
 

@@ -165,5 +165,40 @@ TEST_F(DeviceTest, BarriersOnlyWhereDataFlows) {
   for (uint32_t i = 0; i < n; ++i) EXPECT_FLOAT_EQ(result[i], 4.0f * values[i]) << i;
 }
 
+TEST_F(DeviceTest, TimestampsTimeEveryCommand) {
+  if (!context().info().timestamps) GTEST_SKIP() << "skipped: the device has no timestamps";
+  const uint32_t n = 1000;
+  std::vector<float> values = random_floats(n, 2);
+  Buffer a = upload_floats(values);
+  Buffer b = make_buffer(n * 4);
+  Buffer c = make_buffer(n * 4);
+  CommandSequence sequence(pipelines(true), Timestamps::EveryCommand, 3);
+  sequence.begin();
+  sequence.set_label("first", 0);
+  encode_add(sequence, whole(a), whole(a), whole(b), n);
+  sequence.set_label("second", 1);
+  encode_add(sequence, whole(a), whole(b), whole(c), n);
+  sequence.copy(c, 0, b, 0, n * 4);
+  sequence.end();
+  sequence.submit_and_wait();
+
+  const std::vector<double> seconds = sequence.last_command_seconds();
+  ASSERT_EQ(seconds.size(), 3u);
+  for (double s : seconds) EXPECT_GE(s, 0.0);
+  EXPECT_GT(sequence.last_seconds(), 0.0);
+  const std::vector<CommandInfo>& infos = sequence.command_infos();
+  ASSERT_EQ(infos.size(), 3u);
+  EXPECT_EQ(infos[0].kernel, "add");
+  EXPECT_EQ(infos[0].label, "first");
+  EXPECT_EQ(infos[1].layer, 1);
+  EXPECT_EQ(infos[2].kernel, "copy");
+  EXPECT_EQ(infos[2].bytes, 2u * n * 4);
+  // A fourth command does not fit the three timestamps asked for.
+  sequence.begin();
+  for (int i = 0; i < 3; ++i) encode_add(sequence, whole(a), whole(a), whole(b), n);
+  EXPECT_THROW(encode_add(sequence, whole(a), whole(a), whole(b), n), Error);
+  sequence.end();
+}
+
 }  // namespace
 }  // namespace quant::vulkan::test

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -76,6 +77,25 @@ TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
     worst = std::max(worst, error);
     EXPECT_LE(error, GetParam().tolerance) << "position " << pos;
   }
+
+  // A profiled token changes the state as forward() does: the next token still agrees.
+  const uint32_t profiled_pos = static_cast<uint32_t>(std::size(tokens));
+  cpu.forward(3, profiled_pos);
+  const std::optional<TokenProfile> profile = gpu.forward_profiled(3, profiled_pos);
+  ASSERT_TRUE(profile.has_value());
+  ASSERT_FALSE(profile->dispatches.empty());
+  EXPECT_EQ(profile->dispatches.front().op, "token inputs");
+  EXPECT_EQ(profile->dispatches.back().op, "logits read-back");
+  EXPECT_GT(profile->totals.gpu_seconds, 0.0);
+  EXPECT_EQ(profile->totals.dispatches + 2, profile->dispatches.size());  // + the two copies
+  const std::span<const float> cpu_next = cpu.forward(4, profiled_pos + 1);
+  const std::vector<float> expected_next(cpu_next.begin(), cpu_next.end());
+  EXPECT_LE(nmse(gpu.forward(4, profiled_pos + 1), expected_next), GetParam().tolerance);
+  const std::optional<DeviceCounters> counters = gpu.device_counters();
+  ASSERT_TRUE(counters.has_value());
+  EXPECT_EQ(counters->submits, std::size(tokens) + 3);  // observed, tokens, profiled, next
+  EXPECT_GT(counters->gpu_seconds, profile->totals.gpu_seconds);
+
   std::printf("[nmse] backend %s subgroup=%u: worst op %.3g, worst logits over %zu tokens %.3g\n",
               GetParam().file, gpu.context().info().subgroup_size, worst_op, std::size(tokens),
               worst);
