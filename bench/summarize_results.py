@@ -49,7 +49,7 @@ def comparison(ours, refs, backend):
         return "-"
     same = [r for r in refs if r[1].lower() == backend.lower()]
     value, api = (same or refs)[0]
-    return f"{ours / value:.2f}x {api}"
+    return f"{ours / value:.3g}x {api}"
 
 
 def table_row(cells):
@@ -78,7 +78,7 @@ def test_cells(row, test, refs):
         f"{device['dispatches_per_token']:.0f}" if device else "-",
         reference_text(refs),
         comparison(tps["mean"], refs, row["backend"]),
-        "ok",
+        "ok: " + row["message"].replace("|", "/") if row["message"] else "ok",
     ]
 
 

@@ -23,7 +23,7 @@ std::string_view backend_choice_name(BackendChoice choice);
 
 struct BackendOptions {
   BackendChoice choice = BackendChoice::Auto;
-  uint32_t threads = 0;         // CPU threads; 0: all hardware threads
+  uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // positions of the KV caches (> 0)
   uint32_t max_batch = 32;      // tokens per batched step
   // CPU: F32 activations in MatVec (see CpuBackendOptions).

@@ -16,7 +16,7 @@ namespace quant {
 
 struct SessionOptions {
   BackendChoice backend = BackendChoice::Auto;
-  uint32_t threads = 0;         // CPU threads; 0: all hardware threads
+  uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // 0: the model's trained context, capped (see kv_cache.h)
   uint32_t max_batch = 32;      // tokens per batched step of forward_batch()
   // CPU: MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones.

@@ -14,6 +14,10 @@
 #include "model/model.h"
 #include "runtime/session.h"
 
+#if QUANT_HAVE_VULKAN
+#include "backend/vulkan/context.h"
+#endif
+
 namespace quant {
 namespace {
 
@@ -150,6 +154,57 @@ TEST(BenchmarkTest, RefusesNoRepetitionsAndAShortContext) {
   options.prompt_tokens = session.context_length() + 1;
   EXPECT_THROW(run_benchmark(session, "", options), Error);
 }
+
+#if QUANT_HAVE_VULKAN
+// The device figures and the profile through the Vulkan backend's timestamps (lavapipe in CI).
+TEST(BenchmarkTest, VulkanAddsDeviceFiguresAndAProfile) {
+  QUANT_REQUIRE_SHARED();
+  if (vulkan::list_devices().empty()) GTEST_SKIP() << "skipped: no Vulkan device";
+  const model::Model model = model::Model::load(test::shared_path(kTiedModel));
+  const BenchmarkOptions options{
+      .prompt_tokens = 4, .generated_tokens = 4, .repetitions = 1, .profile = true};
+  SessionOptions session_options = cpu_session(options);
+  session_options.backend = BackendChoice::Vulkan;
+  Session session(model, session_options);
+  if (!session.backend().device_counters()) GTEST_SKIP() << "skipped: the device has no timer";
+  const BenchmarkReport report = run_benchmark(session, "", options);
+
+  EXPECT_EQ(report.backend, "vulkan");
+  EXPECT_FALSE(report.threads.has_value());
+  ASSERT_EQ(report.tests.size(), 2u);
+  for (const BenchmarkTest& test : report.tests) {
+    SCOPED_TRACE(test.name);
+    ASSERT_TRUE(test.device.has_value());
+    EXPECT_GT(test.device->gpu_ms_per_token.mean, 0.0);
+    // Device time lies inside the wall time of the run (a little slack for the two clocks).
+    EXPECT_GT(test.device->busy_percent.mean, 0.0);
+    EXPECT_LE(test.device->busy_percent.mean, 101.0);
+    EXPECT_GE(test.device->submits_per_token, 1.0);
+    EXPECT_GT(test.device->dispatches_per_token, 0.0);
+  }
+
+  ASSERT_TRUE(report.profile.has_value());
+  EXPECT_FALSE(report.profile_unavailable);
+  const TokenProfile& profile = *report.profile;
+  EXPECT_GT(profile.totals.dispatches, 0u);
+  EXPECT_GE(profile.totals.submits, 1u);
+  ASSERT_FALSE(profile.dispatches.empty());
+  double seconds = 0.0;
+  uint64_t bytes = 0;
+  for (const DispatchTiming& d : profile.dispatches) {
+    EXPECT_FALSE(d.kernel.empty());
+    EXPECT_GE(d.layer, -1);
+    EXPECT_LT(d.layer, static_cast<int32_t>(model.hparams().n_layers));
+    EXPECT_GE(d.gpu_seconds, 0.0);
+    seconds += d.gpu_seconds;
+    bytes += d.bytes;
+  }
+  EXPECT_LE(seconds, profile.totals.gpu_seconds * 1.001 + 1e-6);
+  // The bindings cover every weight the token reads (the embedding table whole, not one row).
+  EXPECT_GE(bytes, report.weight_bytes_per_token);
+  EXPECT_EQ(session.position(), 0u);
+}
+#endif
 
 TEST(BenchmarkTest, ContextFitsTheLongestTestAndTheProfiledToken) {
   EXPECT_EQ(benchmark_context_length({.prompt_tokens = 512, .generated_tokens = 128}), 512u);

@@ -172,7 +172,7 @@ void print_profile(const BenchmarkReport& report) {
          dispatch_seconds > 0.0 ? fmt::format("{:.1f}", total.seconds / dispatch_seconds * 100.0)
                                 : "-",
          gigabytes_per_second(total.bytes, total.seconds)});
-  print_table({{"kernel", false}, {"count"}, {"GPU us"}, {"% of dispatches"}, {"GB/s"}}, rows);
+  print_table({{"kernel", false}, {"count"}, {"GPU us"}, {"% of GPU time"}, {"GB/s"}}, rows);
 
   const DeviceCounters& t = profile.totals;
   fmt::print(

@@ -14,7 +14,10 @@ void SessionFlags::add_to(CLI::App& cmd, bool with_context) {
   cmd.add_option("--device", device,
                  "Vulkan device index, as `quant devices` lists them (the CPU backend ignores it)")
       ->capture_default_str();
-  cmd.add_option("-t,--threads", threads, "CPU threads (default: one per hardware thread)");
+  cmd.add_option("-t,--threads", threads, "CPU threads (default: one per physical core)");
+  cmd.add_flag("--exact", exact_activations,
+               "CPU: keep activations in F32 in quantized mat-vecs (slower; the default quantizes "
+               "them to int8 blocks as llama.cpp does)");
   if (with_context)
     cmd.add_option("-c,--ctx-size", context_length,
                    "Context length in tokens (default: the model's, at most 4096)");
@@ -24,7 +27,11 @@ SessionOptions SessionFlags::options() const {
   const std::optional<BackendChoice> choice = parse_backend_choice(backend);
   assert(choice);  // CLI11 checked the value
   return SessionOptions{
-      .backend = *choice, .threads = threads, .context_length = context_length, .device = device};
+      .backend = *choice,
+      .threads = threads,
+      .context_length = context_length,
+      .exact_activations = exact_activations,
+      .device = device};
 }
 
 std::string describe_session(const std::string& model_path, Session& session) {

@@ -16,8 +16,9 @@ struct SessionFlags {
   uint32_t device = 0;
   uint32_t threads = 0;
   uint32_t context_length = 0;
+  bool exact_activations = false;
 
-  // Adds --backend, --device and -t/--threads; with `with_context`, also -c/--ctx-size.
+  // Adds --backend, --device, -t/--threads and --exact; with `with_context`, also -c/--ctx-size.
   void add_to(CLI::App& cmd, bool with_context);
   SessionOptions options() const;
 };

@@ -1,7 +1,9 @@
 #pragma once
-// The CPU backend: interprets a plan op by op with F32 activations and an F32 KV cache. Everything
-// is allocated when it is created (activations for max_batch tokens, KV caches for context_length
-// positions, per-thread scratch); forward() allocates nothing.
+// The CPU backend: interprets a plan op by op with F32 activations and an F32 KV cache. MatVec
+// quantizes its input to int8 for quantized weights, as llama.cpp does (matmul.h), unless
+// exact_activations asks for F32 throughout. Everything is allocated when it is created
+// (activations for max_batch tokens, KV caches for context_length positions, per-thread scratch);
+// forward() allocates nothing.
 
 #include <cstdint>
 #include <memory>
