@@ -1,5 +1,6 @@
 #pragma once
-// Overflow-checked size arithmetic for everything derived from untrusted input (file headers, requests).
+// Overflow-checked size arithmetic for everything derived from untrusted input (file headers,
+// requests).
 
 #include <cstdint>
 #include <optional>

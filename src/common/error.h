@@ -1,7 +1,7 @@
 #pragma once
-// The one error type of the project: thrown where external input (files, prompts, options, requests)
-// is found wrong, caught at the boundary (the `quant` command, the server) and shown as one line.
-// Internal invariants use assert, never this.
+// The one error type of the project: thrown where external input (files, prompts, options,
+// requests) is found wrong, caught at the boundary (the `quant` command, the server) and shown as
+// one line. Internal invariants use assert, never this.
 
 #include <fmt/format.h>
 

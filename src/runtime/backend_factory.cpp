@@ -73,8 +73,9 @@ std::unique_ptr<Backend> create_backend(const plan::Plan& plan, const BackendOpt
 #if QUANT_HAVE_VULKAN
       return create_vulkan_backend(plan, options);
 #else
-      fail("this build has no Vulkan backend (it was built with QUANT_VULKAN=OFF or without the "
-           "Vulkan headers and glslc); use --backend cpu");
+      fail(
+          "this build has no Vulkan backend (it was built with QUANT_VULKAN=OFF or without the "
+          "Vulkan headers and glslc); use --backend cpu");
 #endif
     case BackendChoice::Auto:
       break;

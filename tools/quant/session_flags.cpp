@@ -26,12 +26,11 @@ void SessionFlags::add_to(CLI::App& cmd, bool with_context) {
 SessionOptions SessionFlags::options() const {
   const std::optional<BackendChoice> choice = parse_backend_choice(backend);
   assert(choice);  // CLI11 checked the value
-  return SessionOptions{
-      .backend = *choice,
-      .threads = threads,
-      .context_length = context_length,
-      .exact_activations = exact_activations,
-      .device = device};
+  return SessionOptions{.backend = *choice,
+                        .threads = threads,
+                        .context_length = context_length,
+                        .exact_activations = exact_activations,
+                        .device = device};
 }
 
 std::string describe_session(const std::string& model_path, Session& session) {
