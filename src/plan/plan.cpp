@@ -186,6 +186,34 @@ std::optional<BufferId> output_of(const Op& op) {
                     op.kind);
 }
 
+std::vector<BufferId> inputs_of(const Op& op) {
+  return std::visit(Overloaded{
+                        [](const Embed&) { return std::vector<BufferId>{}; },
+                        [](const RmsNorm& o) { return std::vector<BufferId>{o.in}; },
+                        [](const MatVec& o) { return std::vector<BufferId>{o.in}; },
+                        [](const Add& o) {
+                          return std::vector<BufferId>{o.a, o.b};
+                        },
+                        [](const Rope& o) { return std::vector<BufferId>{o.buf}; },
+                        [](const KvStore& o) {
+                          return std::vector<BufferId>{o.k, o.v};
+                        },
+                        [](const Attention& o) { return std::vector<BufferId>{o.q}; },
+                        [](const SwiGLU& o) {
+                          return std::vector<BufferId>{o.gate, o.up};
+                        },
+                        [](const SliceHeads& o) { return std::vector<BufferId>{o.in}; },
+                        [](const SigmoidGate& o) {
+                          return std::vector<BufferId>{o.in, o.gate};
+                        },
+                        [](const CausalConv1dSilu& o) { return std::vector<BufferId>{o.in}; },
+                        [](const GatedDeltaNet& o) {
+                          return std::vector<BufferId>{o.qkv, o.alpha_in, o.beta_in};
+                        },
+                    },
+                    op.kind);
+}
+
 const char* kind_name(const OpKind& kind) {
   return std::visit(Overloaded{
                         [](const Embed&) { return "Embed"; },

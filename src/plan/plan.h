@@ -257,6 +257,9 @@ struct Op {
 // The buffer an op writes (its value for an observer), or nullopt for ops that only write state
 // (KvStore). CausalConv1dSilu and GatedDeltaNet write their state as well as their out buffer.
 std::optional<BufferId> output_of(const Op& op);
+// The buffers an op reads (not its weights, caches or states), in declaration order; an op that
+// updates a buffer in place (Rope) reads it too.
+std::vector<BufferId> inputs_of(const Op& op);
 // The op kind as a word: "MatVec", "RmsNorm", ...
 const char* kind_name(const OpKind& kind);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <string>
 
+#include "backend/vulkan/weight_layout.h"
 #include "common/error.h"
 
 namespace quant::vulkan {
@@ -12,8 +13,11 @@ namespace {
 
 // Push-constant blocks, member for member as the shaders declare them.
 struct MatVecPush {
-  uint32_t cols, rows, row_bytes, weight_offset, out_offset;
+  uint32_t cols, rows, row_bytes, weight_offset, out_offset, flags, pair_offset;
+  float eps;
 };
+// MatVecPush::flags, as shaders/matvec.comp names them.
+constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4;
 struct EmbedPush {
   uint32_t cols, first_row, rows, row_bytes, weight_offset;
 };
@@ -22,8 +26,13 @@ struct RmsNormPush {
   float eps;
 };
 struct RopePush {
-  uint32_t n_heads, head_dim, n_rot, neox;
+  uint32_t n_heads, head_dim, n_rot, neox, flags;
+  float eps;
+  uint32_t capacity;
 };
+// RopePush::flags, as shaders/rope.comp names them; and the longest head it takes.
+constexpr uint32_t kRopeNorm = 1, kRopeStore = 2;
+constexpr uint32_t kRopeMaxHeadDim = 512;
 struct KvStorePush {
   uint32_t kv_dim, capacity;
 };
@@ -80,19 +89,20 @@ struct RowChunk {
   uint32_t offset_in_binding;
 };
 
+// The matrix's device row stride, after checking that the matrix is valid and fits its buffer.
 uint64_t checked_row_bytes(const WeightMatrix& weights, const char* op) {
   if (!weight_type_supported(weights.type))
     fail("Vulkan {}: no kernel reads {} weights", op, type_traits(weights.type).name);
-  std::optional<uint64_t> bytes = row_bytes(weights.type, weights.cols);
-  if (!bytes || weights.cols == 0 || weights.rows == 0)
+  if (!row_bytes(weights.type, weights.cols) || weights.cols == 0 || weights.rows == 0)
     fail("Vulkan {}: {} rows of {} {} elements is not a valid matrix", op, weights.rows,
          weights.cols, type_traits(weights.type).name);
-  uint64_t total = *bytes * weights.rows;
-  if (weights.buffer == nullptr || weights.offset > weights.buffer->size() ||
-      total > weights.buffer->size() - weights.offset)
+  const uint64_t bytes = device_row_bytes(weights.type, weights.cols);
+  const uint64_t total = bytes * weights.rows;
+  if (weights.buffer == nullptr || weights.offset % 16 != 0 ||
+      weights.offset > weights.buffer->size() || total > weights.buffer->size() - weights.offset)
     fail("Vulkan {}: the matrix ({} bytes at {}) does not fit its buffer", op, total,
          weights.offset);
-  return *bytes;
+  return bytes;
 }
 
 // Splits the rows so that each run fits one binding (usually one run).
@@ -120,6 +130,16 @@ std::vector<RowChunk> split_rows(const Pipelines& pipelines, const WeightMatrix&
   return chunks;
 }
 
+// Rows one workgroup of mat-vec kernel `name` computes: shaders/matvec.comp gives each subgroup
+// (with subgroup arithmetic) or the whole workgroup (without) the record's rows_per_workgroup rows.
+uint32_t matvec_rows_per_workgroup(Pipelines& pipelines, const std::string& name) {
+  const Pipeline& pipeline = pipelines.get(name);
+  const uint32_t rows = pipeline.record->rows_per_workgroup;
+  if (!pipelines.uses_subgroup_arithmetic()) return rows;
+  const uint32_t subgroup = std::max(pipelines.context().info().subgroup_size, 1u);
+  return rows * std::max(pipeline.workgroup_size / subgroup, 1u);
+}
+
 }  // namespace
 
 bool weight_type_supported(TensorType type) {
@@ -141,18 +161,67 @@ bool weight_type_supported(TensorType type) {
   }
 }
 
+bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate,
+                      const WeightMatrix& up) {
+  if (gate.buffer == nullptr || gate.buffer != up.buffer || gate.type != up.type ||
+      gate.rows != up.rows || gate.cols != up.cols || up.offset <= gate.offset ||
+      !weight_type_supported(gate.type) || !row_bytes(gate.type, gate.cols))
+    return false;
+  const uint64_t alignment = pipelines.context().info().min_storage_buffer_offset_alignment;
+  const uint64_t span = up.offset + up.rows * device_row_bytes(up.type, up.cols) -
+                        gate.offset / alignment * alignment;
+  return span <= pipelines.max_binding_bytes() && up.offset - gate.offset <= UINT32_MAX;
+}
+
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
-                   const BufferRange& y) {
+                   const BufferRange& y, const MatVecFusions& fusions) {
   const uint64_t bytes_per_row = checked_row_bytes(weights, "mat-vec");
   expect_floats(x, weights.cols, "mat-vec", "x");
   expect_floats(y, weights.rows, "mat-vec", "y");
   const std::string name = kernel_name("matvec_", weights.type);
+  uint32_t flags = 0;
+  BufferRange norm_weight = x;  // bound but unread without a norm
+  if (fusions.norm_weight != nullptr) {
+    expect_floats(*fusions.norm_weight, weights.cols, "mat-vec", "norm weight");
+    norm_weight = *fusions.norm_weight;
+    flags |= kNormInput;
+  }
+  if (fusions.accumulate) flags |= kAccumulate;
+  const uint32_t rows_per_group = matvec_rows_per_workgroup(sequence.pipelines(), name);
+
+  if (fusions.swiglu_up != nullptr) {
+    const WeightMatrix& up = *fusions.swiglu_up;
+    if (fusions.accumulate || !swiglu_pair_fits(sequence.pipelines(), weights, up))
+      fail("Vulkan mat-vec: '{}' and '{}' cannot be paired for SwiGLU", weights.buffer->name(),
+           up.buffer ? up.buffer->name() : "none");
+    const uint64_t alignment = sequence.context().info().min_storage_buffer_offset_alignment;
+    const uint64_t binding_offset = weights.offset / alignment * alignment;
+    const BufferRange binding{weights.buffer, binding_offset,
+                              up.offset + up.rows * bytes_per_row - binding_offset};
+    MatVecPush push{static_cast<uint32_t>(weights.cols),
+                    static_cast<uint32_t>(weights.rows),
+                    static_cast<uint32_t>(bytes_per_row),
+                    static_cast<uint32_t>(weights.offset - binding_offset),
+                    0,
+                    flags | kSwigluPair,
+                    static_cast<uint32_t>(up.offset - weights.offset),
+                    fusions.norm_eps};
+    sequence.dispatch(name, {binding, x, y, norm_weight}, push,
+                      sequence.linear_groups(ceil_div(weights.rows, rows_per_group)));
+    return;
+  }
   for (const RowChunk& chunk :
        split_rows(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
-    MatVecPush push{static_cast<uint32_t>(weights.cols), static_cast<uint32_t>(chunk.rows),
-                    static_cast<uint32_t>(bytes_per_row), chunk.offset_in_binding,
-                    static_cast<uint32_t>(chunk.first_row)};
-    sequence.dispatch(name, {chunk.binding, x, y}, push, sequence.linear_groups(chunk.rows));
+    MatVecPush push{static_cast<uint32_t>(weights.cols),
+                    static_cast<uint32_t>(chunk.rows),
+                    static_cast<uint32_t>(bytes_per_row),
+                    chunk.offset_in_binding,
+                    static_cast<uint32_t>(chunk.first_row),
+                    flags,
+                    0,
+                    fusions.norm_eps};
+    sequence.dispatch(name, {chunk.binding, x, y, norm_weight}, push,
+                      sequence.linear_groups(ceil_div(chunk.rows, rows_per_group)));
   }
 }
 
@@ -190,16 +259,42 @@ std::vector<float> rope_inverse_frequencies(uint32_t n_rot, float theta) {
 }
 
 void encode_rope(CommandSequence& sequence, const BufferRange& x, const BufferRange& step,
-                 const BufferRange& inverse_frequencies, const RopeShape& shape) {
+                 const BufferRange& inverse_frequencies, const RopeShape& shape,
+                 const RopeFusions& fusions) {
   if (shape.n_rot % 2 != 0 || shape.n_rot > shape.head_dim || shape.n_rot == 0)
     fail("Vulkan RoPE: n_rot {} must be even and in 2..head_dim ({})", shape.n_rot, shape.head_dim);
-  expect_floats(x, uint64_t{shape.n_heads} * shape.head_dim, "RoPE", "x");
+  if (shape.head_dim > kRopeMaxHeadDim)
+    fail("Vulkan RoPE: heads of {} values; the kernel takes at most {}", shape.head_dim,
+         kRopeMaxHeadDim);
+  const uint64_t n = uint64_t{shape.n_heads} * shape.head_dim;
+  expect_floats(x, n, "RoPE", "x");
   expect_floats(inverse_frequencies, shape.n_rot / 2, "RoPE", "inverse frequencies");
-  RopePush push{shape.n_heads, shape.head_dim, shape.n_rot, shape.neox ? 1u : 0u};
-  const uint32_t width = sequence.pipelines().workgroup_size("rope");
-  const uint64_t pairs = uint64_t{shape.n_heads} * (shape.n_rot / 2);
-  sequence.dispatch("rope", {x, step, inverse_frequencies}, push,
-                    sequence.linear_groups(ceil_div(pairs, width)));
+  RopePush push{shape.n_heads, shape.head_dim, shape.n_rot, shape.neox ? 1u : 0u, 0, 0.0f, 0};
+  // Unused bindings are bound to x, read-only in the shader's eyes.
+  BufferRange norm_weight = inverse_frequencies, values = inverse_frequencies;
+  BufferRange key_cache = x, value_cache = x;
+  if (fusions.norm_weight != nullptr) {
+    expect_floats(*fusions.norm_weight, shape.head_dim, "RoPE", "norm weight");
+    norm_weight = *fusions.norm_weight;
+    push.flags |= kRopeNorm;
+    push.eps = fusions.norm_eps;
+  }
+  if (fusions.cache != nullptr) {
+    const KvCacheRanges& cache = *fusions.cache;
+    if (fusions.values == nullptr || cache.kv_dim != n)
+      fail("Vulkan RoPE: a fused KV store needs the values and a cache of {} floats per row", n);
+    expect_floats(*fusions.values, n, "RoPE", "values");
+    expect_floats(cache.keys, uint64_t{cache.capacity} * n, "RoPE", "key cache");
+    expect_floats(cache.values, uint64_t{cache.capacity} * n, "RoPE", "value cache");
+    values = *fusions.values;
+    key_cache = cache.keys;
+    value_cache = cache.values;
+    push.flags |= kRopeStore;
+    push.capacity = cache.capacity;
+  }
+  sequence.dispatch("rope",
+                    {x, step, inverse_frequencies, norm_weight, values, key_cache, value_cache},
+                    push, sequence.linear_groups(shape.n_heads));
 }
 
 void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const BufferRange& v,
@@ -228,6 +323,10 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
     fail("Vulkan attention: cache rows of {} floats, expected {} KV heads x {}", cache.kv_dim,
          shape.n_kv_heads, shape.head_dim);
+  const uint32_t width = sequence.pipelines().workgroup_size("attention_partial");
+  if (shape.head_dim % 4 != 0 || shape.head_dim > 4 * width)
+    fail("Vulkan attention: heads of {} values; the kernel takes multiples of 4 up to {}",
+         shape.head_dim, 4 * width);
   expect_floats(q, uint64_t{shape.n_heads} * shape.head_dim, "attention", "q");
   expect_floats(out, uint64_t{shape.n_heads} * shape.head_dim, "attention", "out");
   expect_floats(cache.keys, uint64_t{cache.capacity} * cache.kv_dim, "attention", "key cache");

@@ -19,8 +19,8 @@ struct StepInputs {
   uint32_t pos = 0;
 };
 
-// `rows` rows of `cols` elements of `type`, stored row after row from byte `offset` of `buffer`,
-// exactly as in the GGUF file.
+// `rows` rows of `cols` elements of `type`, stored row after row from byte `offset` (a multiple of
+// 16) of `buffer` in the device layout (weight_layout.h: device_row_bytes() apart).
 struct WeightMatrix {
   const Buffer* buffer = nullptr;
   uint64_t offset = 0;
@@ -32,10 +32,25 @@ struct WeightMatrix {
 // Whether the mat-vec and embedding kernels read weights of this type.
 bool weight_type_supported(TensorType type);
 
-// y[r] = sum_c W[r][c] * x[c]. A matrix larger than one binding may cover is split over several
-// dispatches by rows.
+// What a mat-vec dispatch computes besides W x: ops of the plan folded into it (fusion.h).
+struct MatVecFusions {
+  // x is used as x / sqrt(mean(x^2) + norm_eps) * norm_weight (an RMS norm of the whole vector).
+  const BufferRange* norm_weight = nullptr;
+  float norm_eps = 0.0f;
+  // y += W x (a residual add).
+  bool accumulate = false;
+  // y = silu(W x) * (V x) for this V, of W's type and shape, later in W's buffer (SwiGLU).
+  const WeightMatrix* swiglu_up = nullptr;
+};
+
+// y[r] = sum_c W[r][c] * x[c], with `fusions`. A matrix larger than one binding may cover is split
+// over several dispatches by rows (not with swiglu_up: see swiglu_pair_fits).
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
-                   const BufferRange& y);
+                   const BufferRange& y, const MatVecFusions& fusions = {});
+
+// Whether encode_matvec can pair `gate` with `up` (MatVecFusions::swiglu_up) on this device: the
+// same type and shape, `up` after `gate` in one buffer, both within one binding.
+bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate, const WeightMatrix& up);
 
 // out = row step.token of `table`, dequantized (cols floats).
 void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
@@ -56,11 +71,6 @@ struct RopeShape {
 // theta^(-2i/n_rot) for i < n_rot / 2, computed in double precision: the buffer encode_rope reads.
 std::vector<float> rope_inverse_frequencies(uint32_t n_rot, float theta);
 
-// In place: rotates the first n_rot values of each head by the angles step.pos *
-// inverse_frequencies[i].
-void encode_rope(CommandSequence& sequence, const BufferRange& x, const BufferRange& step,
-                 const BufferRange& inverse_frequencies, const RopeShape& shape);
-
 // Caches of `capacity` positions of kv_dim floats each.
 struct KvCacheRanges {
   BufferRange keys;
@@ -68,6 +78,23 @@ struct KvCacheRanges {
   uint32_t kv_dim = 0;
   uint32_t capacity = 0;
 };
+
+// What a RoPE dispatch computes besides the rotation: ops of the plan folded into it (fusion.h).
+struct RopeFusions {
+  // Each head is first RMS-normalized and scaled by norm_weight (head_dim floats).
+  const BufferRange* norm_weight = nullptr;
+  float norm_eps = 0.0f;
+  // The rotated heads are the keys of this token: they and `values` are stored at step.pos of
+  // `cache` (kv_dim = n_heads x head_dim).
+  const KvCacheRanges* cache = nullptr;
+  const BufferRange* values = nullptr;
+};
+
+// In place: rotates the first n_rot values of each head by the angles step.pos *
+// inverse_frequencies[i], with `fusions`. head_dim is at most 512.
+void encode_rope(CommandSequence& sequence, const BufferRange& x, const BufferRange& step,
+                 const BufferRange& inverse_frequencies, const RopeShape& shape,
+                 const RopeFusions& fusions = {});
 
 // Stores k and v (kv_dim floats each) at position step.pos of the caches.
 void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const BufferRange& v,

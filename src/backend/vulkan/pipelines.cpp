@@ -16,27 +16,33 @@ constexpr uint32_t bit(uint32_t binding) {
 }
 
 // Bindings and push constants mirror the layout(...) declarations of each shader in shaders/.
-#define QUANT_WEIGHT_KERNELS(type)                                            \
-  PipelineRecord{"matvec_" type, 3, bit(2), 5 * 4, 4, true}, PipelineRecord { \
-    "embed_" type, 3, bit(2), 5 * 4, 4, false                                 \
+// matvec: weights, x, y (read too when accumulating), norm weight; {cols, rows, row_bytes,
+// weight_offset, out_offset, flags, pair_offset, eps}; `rows` rows per subgroup (each chunk of x
+// loaded serves that many rows; more rows cost registers). embed: table, step, out; {cols,
+// first_row, rows, row_bytes, weight_offset}.
+#define QUANT_WEIGHT_KERNELS(type, rows)                                            \
+  PipelineRecord{"matvec_" type, 4, bit(2), 8 * 4, 2, true, rows}, PipelineRecord { \
+    "embed_" type, 3, bit(2), 5 * 4, 4, false                                       \
   }
 
 constexpr PipelineRecord kRecords[] = {
-    QUANT_WEIGHT_KERNELS("f32"),
-    QUANT_WEIGHT_KERNELS("f16"),
-    QUANT_WEIGHT_KERNELS("bf16"),
-    QUANT_WEIGHT_KERNELS("q8_0"),
-    QUANT_WEIGHT_KERNELS("q4_0"),
-    QUANT_WEIGHT_KERNELS("q4_1"),
-    QUANT_WEIGHT_KERNELS("q5_0"),
-    QUANT_WEIGHT_KERNELS("q5_1"),
-    QUANT_WEIGHT_KERNELS("q4_k"),
-    QUANT_WEIGHT_KERNELS("q5_k"),
-    QUANT_WEIGHT_KERNELS("q6_k"),
+    // Rows per subgroup as measured on the H200 (docs/perf/README.md, v1).
+    QUANT_WEIGHT_KERNELS("f32", 2),
+    QUANT_WEIGHT_KERNELS("f16", 2),
+    QUANT_WEIGHT_KERNELS("bf16", 2),
+    QUANT_WEIGHT_KERNELS("q8_0", 4),
+    QUANT_WEIGHT_KERNELS("q4_0", 2),
+    QUANT_WEIGHT_KERNELS("q4_1", 2),
+    QUANT_WEIGHT_KERNELS("q5_0", 2),
+    QUANT_WEIGHT_KERNELS("q5_1", 2),
+    QUANT_WEIGHT_KERNELS("q4_k", 2),
+    QUANT_WEIGHT_KERNELS("q5_k", 2),
+    QUANT_WEIGHT_KERNELS("q6_k", 2),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
-    // x (in place), step, inverse frequencies; {n_heads, head_dim, n_rot, neox}
-    PipelineRecord{"rope", 3, bit(0), 4 * 4, 8, false},
+    // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
+    // {n_heads, head_dim, n_rot, neox, flags, eps, capacity}
+    PipelineRecord{"rope", 7, bit(0) | bit(5) | bit(6), 7 * 4, 4, true},
     // k, v, k cache, v cache, step; {kv_dim, capacity}
     PipelineRecord{"kv_store", 5, bit(2) | bit(3), 2 * 4, 8, false},
     // q, k cache, v cache, step, partial; {n_heads, n_kv_heads, head_dim, n_chunks, capacity,
@@ -171,8 +177,10 @@ const Pipeline& Pipelines::get(std::string_view name) {
   check(vkCreateShaderModule(context_.device(), &module_info, nullptr, &module),
         "vkCreateShaderModule");
 
-  VkSpecializationMapEntry entry{0, 0, sizeof(uint32_t)};
-  VkSpecializationInfo specialization{1, &entry, sizeof(uint32_t), &pipeline->workgroup_size};
+  const uint32_t constants[2] = {pipeline->workgroup_size, record->rows_per_workgroup};
+  const VkSpecializationMapEntry entries[2] = {{0, 0, sizeof(uint32_t)},
+                                               {1, sizeof(uint32_t), sizeof(uint32_t)}};
+  VkSpecializationInfo specialization{2, entries, sizeof(constants), constants};
   VkComputePipelineCreateInfo info{};
   info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
   info.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;

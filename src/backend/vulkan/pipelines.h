@@ -28,6 +28,8 @@ struct PipelineRecord {
   // The shader reduces across its workgroup and has a "<name>_shmem" variant that needs no subgroup
   // arithmetic.
   bool reduces = false;
+  // Passed to the shader as specialization constant 1 (the rows one mat-vec subgroup computes).
+  uint32_t rows_per_workgroup = 1;
 };
 
 // All records, and one by name (nullptr when unknown).

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <variant>
 
+#include "backend/vulkan/weight_layout.h"
 #include "common/error.h"
 
 namespace quant::vulkan {
@@ -49,11 +50,23 @@ void check_supported(const plan::Plan& plan) {
 
 CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan::Plan& plan,
                            uint32_t context_length)
-    : plan_(plan), context_length_(context_length) {
+    : plan_(plan), context_length_(context_length), fusions_(plan_fusions(plan)) {
   const Context& context = pipelines.context();
   if (context_length == 0) fail("Vulkan backend: the context length must be positive");
   check_supported(plan);
   upload_weights(transfer);
+  // A gate/up pair too large for one binding is recorded unfolded.
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    OpFolds& fold = fusions_.folds[i];
+    if (!fold.swiglu_up) continue;
+    const auto& gate = std::get<plan::MatVec>(plan.ops[i].kind);
+    const auto& up = std::get<plan::MatVec>(plan.ops[*fold.swiglu_up].kind);
+    if (swiglu_pair_fits(pipelines, matrix(gate.weight), matrix(up.weight))) continue;
+    fusions_.folded[*fold.swiglu_up] = false;
+    fusions_.folded[*fold.swiglu] = false;
+    fold.swiglu_up.reset();
+    fold.swiglu.reset();
+  }
 
   for (const plan::BufferDecl& buffer : plan.buffers)
     activations_.emplace_back(context, float_bytes(std::max<uint64_t>(buffer.n_floats, 1)),
@@ -117,16 +130,36 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
 void CompiledPlan::upload_weights(Transfer& transfer) {
   const Context& context = transfer.context();
   const std::vector<bool> vectors = vector_weights(plan_);
+  weight_buffer_of_.assign(plan_.weights.size(), 0);
+  weight_offset_of_.assign(plan_.weights.size(), 0);
+  std::vector<bool> placed(plan_.weights.size(), false);
+  auto matrix_bytes = [&](const plan::WeightRef& weight) {
+    return weight.n_rows() * device_row_bytes(weight.type, weight.row_length());
+  };
+  // Gate/up pairs of a folded SwiGLU go back to back in one buffer.
+  for (const auto& [gate_id, up_id] : fusions_.swiglu_pairs) {
+    const plan::WeightRef& gate = plan_.weight(gate_id);
+    const plan::WeightRef& up = plan_.weight(up_id);
+    const uint64_t gate_bytes = matrix_bytes(gate);
+    weight_buffers_.emplace_back(context, gate_bytes + matrix_bytes(up), MemoryRole::Weights,
+                                 gate.name + " + " + up.name);
+    upload_matrix(transfer, gate, weight_buffers_.back(), 0);
+    upload_matrix(transfer, up, weight_buffers_.back(), gate_bytes);
+    weight_buffer_of_[gate_id.index] = weight_buffer_of_[up_id.index] = weight_buffers_.size() - 1;
+    weight_offset_of_[up_id.index] = gate_bytes;
+    placed[gate_id.index] = placed[up_id.index] = true;
+  }
   // Tied weights (one tensor under two ids) share one buffer.
   std::map<std::pair<const uint8_t*, bool>, size_t> uploaded;
   for (size_t i = 0; i < plan_.weights.size(); ++i) {
+    if (placed[i]) continue;
     const plan::WeightRef& weight = plan_.weights[i];
     auto key = std::make_pair(weight.data.data(), bool(vectors[i]));
     if (auto found = uploaded.find(key); found != uploaded.end()) {
-      weight_buffer_of_.push_back(found->second);
+      weight_buffer_of_[i] = found->second;
       continue;
     }
-    if (vectors[i] && weight.type != TensorType::F32) {
+    if (vectors[i]) {
       std::vector<float> values(weight.n_elements());
       dequantize_rows(weight.type, weight.data.data(), values.data(),
                       static_cast<int64_t>(weight.n_rows()),
@@ -135,11 +168,29 @@ void CompiledPlan::upload_weights(Transfer& transfer) {
                                    weight.name);
       transfer.upload(weight_buffers_.back(), 0, std::as_bytes(std::span(values)));
     } else {
-      weight_buffers_.emplace_back(context, weight.data.size(), MemoryRole::Weights, weight.name);
-      transfer.upload(weight_buffers_.back(), 0, std::as_bytes(weight.data));
+      weight_buffers_.emplace_back(context, matrix_bytes(weight), MemoryRole::Weights, weight.name);
+      upload_matrix(transfer, weight, weight_buffers_.back(), 0);
     }
     uploaded.emplace(key, weight_buffers_.size() - 1);
-    weight_buffer_of_.push_back(weight_buffers_.size() - 1);
+    weight_buffer_of_[i] = weight_buffers_.size() - 1;
+  }
+}
+
+// Converts the matrix to the device layout in pieces of a few MiB on the way up.
+void CompiledPlan::upload_matrix(Transfer& transfer, const plan::WeightRef& weight,
+                                 const Buffer& buffer, uint64_t offset) {
+  constexpr uint64_t kPieceBytes = 8ull << 20;
+  const uint64_t cols = weight.row_length();
+  const uint64_t source_row = *row_bytes(weight.type, cols);
+  const uint64_t device_row = device_row_bytes(weight.type, cols);
+  const uint64_t rows_per_piece = std::max<uint64_t>(1, kPieceBytes / device_row);
+  std::vector<uint8_t> piece;
+  for (uint64_t first = 0; first < weight.n_rows(); first += rows_per_piece) {
+    const uint64_t rows = std::min(rows_per_piece, weight.n_rows() - first);
+    piece.resize(rows * device_row);
+    to_device_layout(weight.type, cols, rows,
+                     weight.data.subspan(first * source_row, rows * source_row), piece);
+    transfer.upload(buffer, offset + first * device_row, std::as_bytes(std::span(piece)));
   }
 }
 
@@ -157,8 +208,8 @@ BufferRange CompiledPlan::activation(plan::BufferId id) const {
 
 WeightMatrix CompiledPlan::matrix(plan::WeightId id) const {
   const plan::WeightRef& weight = plan_.weight(id);
-  return {&weight_buffers_[weight_buffer_of_[id.index]], 0, weight.type, weight.n_rows(),
-          weight.row_length()};
+  return {&weight_buffers_[weight_buffer_of_[id.index]], weight_offset_of_[id.index], weight.type,
+          weight.n_rows(), weight.row_length()};
 }
 
 KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
@@ -169,9 +220,19 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
 void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) const {
   sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
+  const bool fold = observation == nullptr;
   for (size_t i = 0; i < plan_.ops.size(); ++i) {
     const plan::Op& op = plan_.ops[i];
+    if (fold && fusions_.folded[i]) continue;
     sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);
+    if (fold && std::holds_alternative<plan::MatVec>(op.kind)) {
+      record_folded_matvec(sequence, i);
+      continue;
+    }
+    if (fold && std::holds_alternative<plan::Rope>(op.kind)) {
+      record_folded_rope(sequence, i);
+      continue;
+    }
     std::visit([&](const auto& kind) { record_op(sequence, kind); }, op.kind);
     if (observation != nullptr && observation_offsets_[i]) {
       const plan::BufferId output = *plan::output_of(op);
@@ -182,6 +243,67 @@ void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) 
   sequence.set_label("logits read-back", -1);
   sequence.copy(activations_[plan_.logits.index], 0, logits_readback_, 0,
                 float_bytes(plan_.n_vocab));
+}
+
+void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index) const {
+  const auto& op = std::get<plan::MatVec>(plan_.ops[index].kind);
+  const OpFolds& fold = fusions_.folds[index];
+  MatVecFusions fusions;
+  BufferRange in = activation(op.in);
+  BufferRange out = activation(op.out);
+  BufferRange norm_weight;
+  std::string label = fmt::format("MatVec '{}'", plan_.ops[index].name);
+  if (fold.norm) {
+    const auto& norm = std::get<plan::RmsNorm>(plan_.ops[*fold.norm].kind);
+    in = activation(norm.in);
+    norm_weight = vector_weight(norm.weight);
+    fusions.norm_weight = &norm_weight;
+    fusions.norm_eps = norm.eps;
+    label = fmt::format("RmsNorm '{}' + {}", plan_.ops[*fold.norm].name, label);
+  }
+  WeightMatrix up;
+  if (fold.swiglu_up) {
+    up = matrix(std::get<plan::MatVec>(plan_.ops[*fold.swiglu_up].kind).weight);
+    fusions.swiglu_up = &up;
+    out = activation(std::get<plan::SwiGLU>(plan_.ops[*fold.swiglu].kind).out);
+    label += fmt::format(" + MatVec '{}' + SwiGLU", plan_.ops[*fold.swiglu_up].name);
+  }
+  if (fold.residual_add) {
+    out = activation(std::get<plan::Add>(plan_.ops[*fold.residual_add].kind).out);
+    fusions.accumulate = true;
+    label += fmt::format(" + Add '{}'", plan_.ops[*fold.residual_add].name);
+  }
+  sequence.set_label(label, plan_.ops[index].layer);
+  encode_matvec(sequence, matrix(op.weight), in, out, fusions);
+}
+
+void CompiledPlan::record_folded_rope(CommandSequence& sequence, size_t index) const {
+  const auto& op = std::get<plan::Rope>(plan_.ops[index].kind);
+  const OpFolds& fold = fusions_.folds[index];
+  RopeFusions fusions;
+  BufferRange norm_weight, values;
+  KvCacheRanges kv_cache;
+  std::string label = fmt::format("Rope '{}'", plan_.ops[index].name);
+  if (fold.norm) {
+    const auto& norm = std::get<plan::RmsNorm>(plan_.ops[*fold.norm].kind);
+    norm_weight = vector_weight(norm.weight);
+    fusions.norm_weight = &norm_weight;
+    fusions.norm_eps = norm.eps;
+    label = fmt::format("RmsNorm '{}' + {}", plan_.ops[*fold.norm].name, label);
+  }
+  if (fold.kv_store) {
+    const auto& store = std::get<plan::KvStore>(plan_.ops[*fold.kv_store].kind);
+    kv_cache = cache(store.cache);
+    values = activation(store.v);
+    fusions.cache = &kv_cache;
+    fusions.values = &values;
+    label += fmt::format(" + KvStore '{}'", plan_.ops[*fold.kv_store].name);
+  }
+  sequence.set_label(label, plan_.ops[index].layer);
+  const Buffer& frequencies = rope_frequencies_.at(std::make_pair(op.n_rot, op.theta));
+  encode_rope(sequence, activation(op.buf), whole(step_), whole(frequencies),
+              RopeShape{op.n_heads, op.head_dim, op.n_rot, op.style == plan::RopeStyle::Neox},
+              fusions);
 }
 
 void CompiledPlan::record_op(CommandSequence& sequence, const plan::Embed& op) const {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "backend/vulkan/command_sequence.h"
+#include "backend/vulkan/fusion.h"
 #include "backend/vulkan/kernels.h"
 #include "backend/vulkan/memory.h"
 #include "backend/vulkan/pipelines.h"
@@ -26,9 +27,10 @@ class CompiledPlan {
   CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan::Plan& plan,
                uint32_t context_length);
 
-  // Records one token: step inputs in, every op in plan order, logits out. With `observation`
-  // (observation_bytes() bytes of Staging memory), each op that writes a buffer also copies it
-  // there, at observation_offset(op index).
+  // Records one token: step inputs in, every op in plan order, logits out. Without `observation`,
+  // ops are folded into mat-vecs as fusion.h says. With it (observation_bytes() bytes of Staging
+  // memory), nothing is folded and each op that writes a buffer also copies it there, at
+  // observation_offset(op index).
   void record(CommandSequence& sequence, const Buffer* observation) const;
 
   // Zeroes the recurrent states (the start of a new sequence).
@@ -56,6 +58,11 @@ class CompiledPlan {
   };
 
   void upload_weights(Transfer& transfer);
+  void upload_matrix(Transfer& transfer, const plan::WeightRef& weight, const Buffer& buffer,
+                     uint64_t offset);
+  // Record the mat-vec or RoPE at op `index` with the ops fusions_ folds into it.
+  void record_folded_matvec(CommandSequence& sequence, size_t index) const;
+  void record_folded_rope(CommandSequence& sequence, size_t index) const;
   void record_op(CommandSequence& sequence, const plan::Embed& op) const;
   void record_op(CommandSequence& sequence, const plan::RmsNorm& op) const;
   void record_op(CommandSequence& sequence, const plan::MatVec& op) const;
@@ -75,9 +82,11 @@ class CompiledPlan {
 
   const plan::Plan& plan_;
   uint32_t context_length_;
-  std::vector<Buffer> weight_buffers_;    // distinct tensors (tied weights share one)
-  std::vector<size_t> weight_buffer_of_;  // per plan weight: index into weight_buffers_
-  std::vector<Buffer> activations_;       // per plan buffer
+  FusionPlan fusions_;
+  std::vector<Buffer> weight_buffers_;      // distinct tensors (tied weights share one)
+  std::vector<size_t> weight_buffer_of_;    // per plan weight: index into weight_buffers_
+  std::vector<uint64_t> weight_offset_of_;  // per plan weight: byte offset in its buffer
+  std::vector<Buffer> activations_;         // per plan buffer
   std::vector<KvCacheBuffers> kv_caches_;
   std::vector<Buffer> states_;                                     // per plan state
   std::map<std::pair<uint32_t, float>, Buffer> rope_frequencies_;  // by (n_rot, theta)

@@ -1,5 +1,6 @@
-// RMSNorm (whole vector and per head, in place), RoPE (both styles, partial rotation), KV store,
-// SwiGLU and residual add against the scalar reference.
+// RMSNorm (whole vector and per head, in place), RoPE (both styles, partial rotation, and with a
+// per-head norm and the KV store folded in), KV store, SwiGLU and residual add against the scalar
+// reference.
 
 #include <gtest/gtest.h>
 
@@ -94,6 +95,66 @@ TEST_F(ElementwiseTest, RopeBothStylesFullAndPartial) {
     }
   }
 }
+
+// RoPE with the per-head norm folded in and the KV store in its epilogue (fusion.h), against the
+// three ops done one after the other by the reference.
+class FusedRopeTest : public ElementwiseTest, public ::testing::WithParamInterface<bool> {};
+
+TEST_P(FusedRopeTest, NormRopeAndStoreMatchOpByOp) {
+  const uint32_t capacity = 7;
+  const uint32_t pos = 4;
+  const float theta = 1e6f;
+  struct Shape {
+    uint32_t n_heads, head_dim, n_rot;
+    bool neox;
+  };
+  for (Shape shape : {Shape{3, 40, 40, false}, Shape{2, 256, 64, true}}) {
+    const uint32_t n = shape.n_heads * shape.head_dim;
+    std::vector<float> x = random_floats(n, 81, -3.0f, 3.0f);
+    std::vector<float> v = random_floats(n, 82);
+    std::vector<float> norm_weight = random_floats(shape.head_dim, 83, 0.5f, 1.5f);
+    std::vector<float> old_cache = random_floats(capacity * n, 84);
+    Buffer x_buffer = upload_floats(x);
+    Buffer v_buffer = upload_floats(v);
+    Buffer weight_buffer = upload_floats(norm_weight);
+    Buffer frequency_buffer = upload_floats(rope_inverse_frequencies(shape.n_rot, theta));
+    Buffer keys = upload_floats(old_cache);
+    Buffer values = upload_floats(old_cache);
+    Buffer step = upload_step(0, pos);
+    const BufferRange weight_range = whole(weight_buffer);
+    const BufferRange v_range = whole(v_buffer);
+    const KvCacheRanges cache{whole(keys), whole(values), n, capacity};
+
+    CommandSequence sequence(pipelines(GetParam()));
+    sequence.begin();
+    encode_rope(
+        sequence, whole(x_buffer), whole(step), whole(frequency_buffer),
+        RopeShape{shape.n_heads, shape.head_dim, shape.n_rot, shape.neox},
+        {.norm_weight = &weight_range, .norm_eps = 1e-6f, .cache = &cache, .values = &v_range});
+    sequence.end();
+    sequence.submit_and_wait();
+
+    const std::vector<float> normed =
+        reference_rms_norm(x, norm_weight, shape.n_heads, shape.head_dim, 1e-6f);
+    const std::vector<float> expected =
+        reference_rope(normed, shape.n_heads, shape.head_dim, shape.n_rot, shape.neox, pos, theta);
+    const std::vector<float> actual = download_floats(x_buffer, n);
+    const double error = nmse(actual, expected);
+    report(GetParam() ? "fused rope subgroup-reduce" : "fused rope shmem-reduce", error);
+    EXPECT_LE(error, kElementwiseTolerance) << shape.head_dim;
+    const std::vector<float> new_keys = download_floats(keys, capacity * n);
+    const std::vector<float> new_values = download_floats(values, capacity * n);
+    for (uint32_t t = 0; t < capacity; ++t) {
+      for (uint32_t i = 0; i < n; ++i) {
+        const uint32_t at = t * n + i;
+        ASSERT_EQ(new_keys[at], t == pos ? actual[i] : old_cache[at]) << t << " " << i;
+        ASSERT_EQ(new_values[at], t == pos ? v[i] : old_cache[at]) << t << " " << i;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(BothReductions, FusedRopeTest, ::testing::Bool(), reduction_case_name);
 
 TEST_F(ElementwiseTest, KvStoreWritesOnlyTheCurrentPosition) {
   const uint32_t kv_dim = 3 * 40;

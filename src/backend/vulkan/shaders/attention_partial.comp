@@ -10,22 +10,23 @@
 #include "common.glsl"
 #include "reduce.glsl"
 
-layout(binding = 0) readonly buffer Query { float q[]; };
-layout(binding = 1) readonly buffer KeyCache { float k_cache[]; };
-layout(binding = 2) readonly buffer ValueCache { float v_cache[]; };
+layout(binding = 0) readonly buffer Query { vec4 q[]; };
+layout(binding = 1) readonly buffer KeyCache { vec4 k_cache[]; };
+layout(binding = 2) readonly buffer ValueCache { vec4 v_cache[]; };
 DECLARE_STEP_INPUTS(3)
 layout(binding = 4) writeonly buffer Partial { float partial[]; };
 
 layout(push_constant) uniform Push {
   uint n_heads;
   uint n_kv_heads;
-  uint head_dim;
+  uint head_dim;  // a multiple of 4, at most 4 * WORKGROUP_SIZE (checked by the host)
   uint n_chunks;
   uint capacity;  // positions the caches hold
   float scale;
 } pc;
 
 shared float weights[WORKGROUP_SIZE];
+shared vec4 group_sums[WORKGROUP_SIZE];
 
 void main() {
   uint chunk = gl_WorkGroupID.x;
@@ -35,28 +36,41 @@ void main() {
   uint first = chunk * WORKGROUP_SIZE;
   if (first >= n_positions) return;  // the whole workgroup leaves together
   uint count = min(WORKGROUP_SIZE, n_positions - first);
-  uint kv_dim = pc.n_kv_heads * pc.head_dim;
-  uint kv_offset = (head / (pc.n_heads / pc.n_kv_heads)) * pc.head_dim;
-  uint q_offset = head * pc.head_dim;
+  uint dim4 = pc.head_dim / 4u;
+  uint kv_dim4 = pc.n_kv_heads * dim4;
+  uint kv_offset4 = (head / (pc.n_heads / pc.n_kv_heads)) * dim4;
+  uint q_offset4 = head * dim4;
 
+  // Scores: one position per invocation, its key read as vec4s.
   float score = LOWEST_FLOAT;
   if (lane < count) {
-    uint key = (first + lane) * kv_dim + kv_offset;
-    float dot_product = 0.0;
-    for (uint d = 0; d < pc.head_dim; ++d) dot_product += q[q_offset + d] * k_cache[key + d];
-    score = dot_product * pc.scale;
+    uint key = (first + lane) * kv_dim4 + kv_offset4;
+    vec4 dot4 = vec4(0.0);
+    for (uint d = 0; d < dim4; ++d) dot4 += q[q_offset4 + d] * k_cache[key + d];
+    score = dot(dot4, vec4(1.0)) * pc.scale;
   }
   float chunk_max = workgroup_max(score);
   float weight = lane < count ? exp(score - chunk_max) : 0.0;
   weights[lane] = weight;
   float chunk_sum = workgroup_sum(weight);  // its barrier also publishes `weights`
 
+  // Values: invocation (group, d) sums positions group, group + groups, ... for vec4 d of the head;
+  // then group 0 adds the groups' sums.
+  uint groups = max(WORKGROUP_SIZE / dim4, 1u);
+  uint group = lane / dim4;
+  uint d = lane % dim4;
+  vec4 acc = vec4(0.0);
+  if (group < groups) {
+    uint value = first * kv_dim4 + kv_offset4 + d;
+    for (uint j = group; j < count; j += groups) acc += weights[j] * v_cache[value + j * kv_dim4];
+  }
+  group_sums[lane] = acc;
+  barrier();
   uint out_base = (head * pc.n_chunks + chunk) * (pc.head_dim + 2u);
-  for (uint d = lane; d < pc.head_dim; d += WORKGROUP_SIZE) {
-    float acc = 0.0;
-    uint value = first * kv_dim + kv_offset + d;
-    for (uint j = 0; j < count; ++j) acc += weights[j] * v_cache[value + j * kv_dim];
-    partial[out_base + d] = acc;
+  if (lane < dim4) {
+    vec4 total = vec4(0.0);
+    for (uint g = 0; g < groups; ++g) total += group_sums[g * dim4 + lane];
+    for (uint i = 0; i < 4u; ++i) partial[out_base + 4u * lane + i] = total[i];
   }
   if (lane == 0u) {
     partial[out_base + pc.head_dim] = chunk_max;

@@ -1,5 +1,7 @@
-// Reading weights of one storage type, chosen by a WEIGHT_<TYPE> define. A row is split into "units" of
-// UNIT consecutive elements that share their scales; dequantize_unit() turns one unit into floats.
+// Reading weights of one storage type, chosen by a WEIGHT_<TYPE> define, in the device layout of
+// src/backend/vulkan/weight_layout.h (GGUF blocks, except Q8_0 and Q6_K rows, which are repacked). A
+// row is split into "units" of UNIT consecutive elements that share their scales;
+// dequantize_row_unit() turns one unit into floats.
 // Weights are bound as raw 32-bit words at binding 0 and read by byte offset, so blocks need not be
 // 4-byte aligned (Q4_0 blocks are 18 bytes) and no 8/16-bit storage feature is needed. Every block size
 // is even, so 16-bit fields never straddle a word.
@@ -40,13 +42,15 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 }
 
 #elif defined(WEIGHT_Q8_0)
-// Unit 0: elements 0..15, unit 1: 16..31.
-const uint UNIT = 16, UNITS_PER_BLOCK = 2, BLOCK_BYTES = BLOCK_Q8_0_BYTES;
-void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
-  float d = load_f16(block + BLOCK_Q8_0_D);
-  uint qs = block + BLOCK_Q8_0_QS + 16u * unit_in_block;
+// Repacked rows: [qs of each block, 32 bytes][d of each block, 2 bytes]. Unit 0: elements 0..15 of a
+// block, unit 1: 16..31.
+const uint UNIT = 16, UNITS_PER_BLOCK = 2, QS_BYTES = 32;
+void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
+                           out float v[UNIT]) {
+  float d = load_f16(row_start + QS_BYTES * blocks_per_row + 2u * b);
+  uint qs = row_start + QS_BYTES * b + 16u * unit_in_block;
   for (uint i = 0; i < 4u; ++i) {
-    uint word = load_u32(qs + 4u * i);
+    uint word = weight_words[(qs >> 2) + i];
     for (uint k = 0; k < 4u; ++k) v[4u * i + k] = float(sign_extend_u8(word >> (8u * k))) * d;
   }
 }
@@ -140,25 +144,29 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 }
 
 #elif defined(WEIGHT_Q6_K)
-// 256 elements in two halves of 128. In half n, element 32 * quarter + l (l < 32) takes a nibble of
-// ql[64n + l + 32 * (quarter & 1)] (high when quarter >= 2), two bits of qh[32n + l] at 2 * quarter,
-// and the int8 scale scales[8n + l / 16 + 2 * quarter]. A unit is 16 elements (one scale).
-const uint UNIT = 16, UNITS_PER_BLOCK = 16, BLOCK_BYTES = BLOCK_Q6_K_BYTES;
-void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
+// Repacked rows: [ql (128 bytes) qh (64 bytes) of each block][scales of each block, 16 bytes][d of
+// each block, 2 bytes]. A block is two halves of 128 elements; in half n, element 32 * quarter + l
+// (l < 32) takes a nibble of ql[64n + l + 32 * (quarter & 1)] (high when quarter >= 2), two bits of
+// qh[32n + l] at 2 * quarter, and the int8 scale scales[8n + l / 16 + 2 * quarter]. A unit is 16
+// elements (one scale).
+const uint UNIT = 16, UNITS_PER_BLOCK = 16, QUANT_BYTES = 192, SCALE_BYTES = 16;
+void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
+                           out float v[UNIT]) {
   uint n = unit_in_block / 8u;
   uint first = (unit_in_block % 8u) * 16u;  // element index within the half
   uint quarter = first / 32u;
   uint l0 = first % 32u;
-  float d = load_f16(block + BLOCK_Q6_K_D);
-  float scale =
-      d * float(sign_extend_u8(load_u8(block + BLOCK_Q6_K_SCALES + 8u * n + l0 / 16u + 2u * quarter)));
-  uint ql = block + BLOCK_Q6_K_QL + 64u * n + l0 + 32u * (quarter & 1u);
-  uint qh = block + BLOCK_Q6_K_QH + 32u * n + l0;
+  uint scales = row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b;
+  float d = load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b);
+  float scale = d * float(sign_extend_u8(load_u8(scales + 8u * n + l0 / 16u + 2u * quarter)));
+  uint quants = row_start + QUANT_BYTES * b;
+  uint ql = quants + 64u * n + l0 + 32u * (quarter & 1u);
+  uint qh = quants + 128u + 32u * n + l0;
   uint low_shift = 4u * (quarter >> 1);
   uint high_shift = 2u * quarter;
   for (uint i = 0; i < 4u; ++i) {
-    uint low_word = load_u32(ql + 4u * i);
-    uint high_word = load_u32(qh + 4u * i);
+    uint low_word = weight_words[(ql >> 2) + i];
+    uint high_word = weight_words[(qh >> 2) + i];
     for (uint k = 0; k < 4u; ++k) {
       uint q = ((low_word >> (8u * k + low_shift)) & 0xfu) |
                (((high_word >> (8u * k + high_shift)) & 3u) << 4);
@@ -171,7 +179,16 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 #error "define one WEIGHT_<TYPE>"
 #endif
 
-// Dequantizes unit `unit` of the row that starts at byte `row_start`.
-void dequantize_row_unit(uint row_start, uint unit, out float v[UNIT]) {
+#if defined(WEIGHT_Q8_0) || defined(WEIGHT_Q6_K)
+#define REPACKED_ROWS
+#endif
+
+// Dequantizes unit `unit` of the row of `blocks_per_row` blocks that starts at byte `row_start`.
+void dequantize_row_unit(uint row_start, uint blocks_per_row, uint unit, out float v[UNIT]) {
+#ifdef REPACKED_ROWS
+  dequantize_block_unit(row_start, blocks_per_row, unit / UNITS_PER_BLOCK, unit % UNITS_PER_BLOCK,
+                        v);
+#else
   dequantize_unit(row_start + (unit / UNITS_PER_BLOCK) * BLOCK_BYTES, unit % UNITS_PER_BLOCK, v);
+#endif
 }

@@ -14,7 +14,7 @@ layout(push_constant) uniform Push {
   uint cols;
   uint first_row;      // table row of the first bound row
   uint rows;           // rows bound
-  uint row_bytes;
+  uint row_bytes;      // bytes from one row to the next (the device layout's)
   uint weight_offset;  // byte offset of the first bound row within the binding
 } pc;
 
@@ -23,6 +23,7 @@ void main() {
   if (step_token < pc.first_row || step_token - pc.first_row >= pc.rows) return;
   if (unit >= pc.cols / UNIT) return;
   float v[UNIT];
-  dequantize_row_unit(pc.weight_offset + (step_token - pc.first_row) * pc.row_bytes, unit, v);
+  dequantize_row_unit(pc.weight_offset + (step_token - pc.first_row) * pc.row_bytes,
+                      pc.cols / (UNIT * UNITS_PER_BLOCK), unit, v);
   for (uint i = 0; i < UNIT; ++i) y[unit * UNIT + i] = v[i];
 }

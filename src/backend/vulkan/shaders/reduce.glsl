@@ -9,6 +9,7 @@ shared float reduce_scratch[WORKGROUP_SIZE];
 
 float workgroup_sum(float value) {
   value = subgroupAdd(value);
+  if (gl_NumSubgroups == 1u) return value;  // uniform: every invocation returns here
   if (subgroupElect()) reduce_scratch[gl_SubgroupID] = value;
   barrier();
   float total = 0.0;
@@ -19,6 +20,7 @@ float workgroup_sum(float value) {
 
 float workgroup_max(float value) {
   value = subgroupMax(value);
+  if (gl_NumSubgroups == 1u) return value;
   if (subgroupElect()) reduce_scratch[gl_SubgroupID] = value;
   barrier();
   float result = LOWEST_FLOAT;

@@ -1,0 +1,174 @@
+#include "backend/vulkan/fusion.h"
+
+#include <algorithm>
+#include <variant>
+
+namespace quant::vulkan {
+
+namespace {
+
+bool reads(const plan::Op& op, plan::BufferId buffer) {
+  const std::vector<plan::BufferId> inputs = plan::inputs_of(op);
+  return std::find(inputs.begin(), inputs.end(), buffer) != inputs.end();
+}
+
+bool writes(const plan::Op& op, plan::BufferId buffer) {
+  return plan::output_of(op) == std::optional(buffer);
+}
+
+bool touches(const plan::Op& op, plan::BufferId buffer) {
+  return reads(op, buffer) || writes(op, buffer);
+}
+
+// The ops after `producer` that read `buffer` before something overwrites it (the logits buffer
+// counts as read by the host).
+std::vector<size_t> readers_after(const plan::Plan& plan, size_t producer, plan::BufferId buffer) {
+  std::vector<size_t> result;
+  for (size_t i = producer + 1; i < plan.ops.size(); ++i) {
+    if (reads(plan.ops[i], buffer)) result.push_back(i);
+    if (writes(plan.ops[i], buffer)) return result;
+  }
+  if (buffer == plan.logits) result.push_back(plan.ops.size());
+  return result;
+}
+
+// Whether no op strictly between `first` and `last` writes `buffer`.
+bool unwritten_between(const plan::Plan& plan, size_t first, size_t last, plan::BufferId buffer) {
+  for (size_t i = first + 1; i < last; ++i)
+    if (writes(plan.ops[i], buffer)) return false;
+  return true;
+}
+
+// Whether no op strictly between `first` and `last`, other than those in `except`, touches
+// `buffer`.
+bool untouched_between(const plan::Plan& plan, size_t first, size_t last, plan::BufferId buffer,
+                       const std::vector<size_t>& except = {}) {
+  for (size_t i = first + 1; i < last; ++i)
+    if (std::find(except.begin(), except.end(), i) == except.end() && touches(plan.ops[i], buffer))
+      return false;
+  return true;
+}
+
+template <typename Kind>
+const Kind* as(const plan::Plan& plan, size_t i) {
+  return i < plan.ops.size() ? std::get_if<Kind>(&plan.ops[i].kind) : nullptr;
+}
+
+// Folds a whole-vector RMS norm into the mat-vecs that read it.
+void fold_norm(const plan::Plan& plan, size_t i, FusionPlan& fusions) {
+  const auto* norm = as<plan::RmsNorm>(plan, i);
+  if (norm == nullptr || norm->n_groups != 1 || norm->in == norm->out) return;
+  const std::vector<size_t> readers = readers_after(plan, i, norm->out);
+  if (readers.empty()) return;
+  for (size_t reader : readers)
+    if (as<plan::MatVec>(plan, reader) == nullptr) return;
+  // The mat-vecs re-read the norm's input: nothing may change it before the last of them.
+  if (!unwritten_between(plan, i, readers.back() + 1, norm->in)) return;
+  fusions.folded[i] = true;
+  for (size_t reader : readers) fusions.folds[reader].norm = i;
+}
+
+// Folds `up` and the SwiGLU into the gate mat-vec at `gate_index`.
+void fold_swiglu(const plan::Plan& plan, size_t gate_index, FusionPlan& fusions) {
+  const auto* gate = as<plan::MatVec>(plan, gate_index);
+  if (gate == nullptr || fusions.folded[gate_index]) return;
+  const std::vector<size_t> gate_readers = readers_after(plan, gate_index, gate->out);
+  if (gate_readers.size() != 1) return;
+  const size_t swiglu_index = gate_readers[0];
+  const auto* swiglu = as<plan::SwiGLU>(plan, swiglu_index);
+  if (swiglu == nullptr || swiglu->gate != gate->out || swiglu->up == gate->out) return;
+  // The up mat-vec: between the two, reading the same input.
+  for (size_t up_index = gate_index + 1; up_index < swiglu_index; ++up_index) {
+    const auto* up = as<plan::MatVec>(plan, up_index);
+    if (up == nullptr || up->out != swiglu->up) continue;
+    const plan::WeightRef& gate_weight = plan.weight(gate->weight);
+    const plan::WeightRef& up_weight = plan.weight(up->weight);
+    if (up->in != gate->in || up_weight.type != gate_weight.type ||
+        up_weight.dims != gate_weight.dims || gate->weight == up->weight ||
+        gate_weight.data.data() == up_weight.data.data())
+      return;
+    if (fusions.folds[up_index].norm != fusions.folds[gate_index].norm) return;
+    const std::vector<size_t> up_readers = readers_after(plan, up_index, up->out);
+    if (up_readers != std::vector<size_t>{swiglu_index}) return;
+    // Done at the gate's place, the whole thing must see the same input and may write the
+    // SwiGLU's output early.
+    const std::vector<size_t> parts = {up_index, swiglu_index};
+    if (!unwritten_between(plan, gate_index, swiglu_index, gate->in) ||
+        !untouched_between(plan, gate_index, swiglu_index + 1, swiglu->out, parts) ||
+        !untouched_between(plan, gate_index, swiglu_index, up->out, parts))
+      return;
+    fusions.folds[gate_index].swiglu_up = up_index;
+    fusions.folds[gate_index].swiglu = swiglu_index;
+    fusions.folded[up_index] = true;
+    fusions.folded[swiglu_index] = true;
+    fusions.swiglu_pairs.emplace_back(gate->weight, up->weight);
+    return;
+  }
+}
+
+// Folds the residual add that consumes the mat-vec at `index` into it.
+void fold_residual(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const auto* matvec = as<plan::MatVec>(plan, index);
+  if (matvec == nullptr || fusions.folded[index] || fusions.folds[index].swiglu) return;
+  const std::vector<size_t> readers = readers_after(plan, index, matvec->out);
+  if (readers.size() != 1) return;
+  const size_t add_index = readers[0];
+  const auto* add = as<plan::Add>(plan, add_index);
+  if (add == nullptr) return;
+  const plan::BufferId residual = add->a == matvec->out ? add->b : add->a;
+  if (add->out != residual || residual == matvec->out || residual == matvec->in) return;
+  if (const std::optional<size_t> norm = fusions.folds[index].norm;
+      norm && as<plan::RmsNorm>(plan, *norm)->in == residual)
+    return;
+  if (!untouched_between(plan, index, add_index, residual)) return;
+  fusions.folds[index].residual_add = add_index;
+  fusions.folded[add_index] = true;
+}
+
+// Folds the per-head norm that last wrote the heads, and the KV store that stores them, into the
+// RoPE at `index`.
+void fold_rope(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const auto* rope = as<plan::Rope>(plan, index);
+  if (rope == nullptr) return;
+  for (size_t i = index; i-- > 0;) {
+    if (!writes(plan.ops[i], rope->buf)) continue;
+    const auto* norm = as<plan::RmsNorm>(plan, i);
+    if (norm != nullptr && norm->in == norm->out && norm->n_groups == rope->n_heads &&
+        norm->group_size == rope->head_dim &&
+        readers_after(plan, i, norm->out) == std::vector<size_t>{index}) {
+      fusions.folds[index].norm = i;
+      fusions.folded[i] = true;
+    }
+    break;
+  }
+  const std::vector<size_t> readers = readers_after(plan, index, rope->buf);
+  if (readers.empty()) return;
+  const auto* store = as<plan::KvStore>(plan, readers[0]);
+  if (store == nullptr || store->k != rope->buf || store->v == rope->buf) return;
+  const plan::KvCacheDecl& cache = plan.kv_cache(store->cache);
+  if (cache.n_kv_heads != rope->n_heads || cache.head_dim != rope->head_dim) return;
+  // Stored at the RoPE's place, the values must already be final there, and nothing in between
+  // may read the cache.
+  if (!unwritten_between(plan, index, readers[0], store->v)) return;
+  for (size_t i = index + 1; i < readers[0]; ++i) {
+    const auto* attention = as<plan::Attention>(plan, i);
+    if (attention != nullptr && attention->cache == store->cache) return;
+  }
+  fusions.folds[index].kv_store = readers[0];
+  fusions.folded[readers[0]] = true;
+}
+
+}  // namespace
+
+FusionPlan plan_fusions(const plan::Plan& plan) {
+  FusionPlan fusions;
+  fusions.folded.assign(plan.ops.size(), false);
+  fusions.folds.assign(plan.ops.size(), {});
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_norm(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_swiglu(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_residual(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope(plan, i, fusions);
+  return fusions;
+}
+
+}  // namespace quant::vulkan

@@ -1,0 +1,40 @@
+#pragma once
+// Which plan ops the Vulkan backend folds into a neighbouring mat-vec or RoPE, so that one
+// dispatch (and one barrier) does the work of several ops:
+//   - an RMS norm over the whole vector, into every mat-vec that reads its output;
+//   - gate and up mat-vecs and the SwiGLU that combines them, into one dispatch;
+//   - a residual add, into the mat-vec whose output it adds;
+//   - a per-head RMS norm, into the RoPE of those heads (qwen3's q/k norms);
+//   - the KV store, into the RoPE of the keys it stores.
+// A fold happens only when it cannot change what any op reads: the folded op's output is read by
+// nothing else before it is overwritten, and no op in between touches the buffers involved. The
+// observed recording (forward_observed) does not fold, so every op's output stays visible.
+
+#include <cstddef>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "plan/plan.h"
+
+namespace quant::vulkan {
+
+// What the op at some index (a MatVec or a Rope) computes besides its own work.
+struct OpFolds {
+  std::optional<size_t> norm;          // the RmsNorm op it applies to its input itself
+  std::optional<size_t> swiglu_up;     // MatVec, the gate: the up MatVec op it pairs with...
+  std::optional<size_t> swiglu;        // ...and the SwiGLU op whose output it writes
+  std::optional<size_t> residual_add;  // MatVec: the Add op it accumulates into instead of `out`
+  std::optional<size_t> kv_store;      // Rope: the KvStore op of the keys it rotates
+};
+
+struct FusionPlan {
+  std::vector<bool> folded;    // per op: computed inside another op's dispatch
+  std::vector<OpFolds> folds;  // per op (only MatVec and Rope ops have folds)
+  // (gate, up) weights that must lie back to back in one device buffer.
+  std::vector<std::pair<plan::WeightId, plan::WeightId>> swiglu_pairs;
+};
+
+FusionPlan plan_fusions(const plan::Plan& plan);
+
+}  // namespace quant::vulkan

@@ -1,0 +1,188 @@
+// The mat-vec inner loop for one weight type: a row is cut into chunks of CHUNK elements, and a
+// chunk's slice of x is loaded once (load_chunk_input) and then dotted with the same chunk of several
+// rows. Loading a row's chunk (load_chunk) and using it (chunk_dot) are separate steps so that the
+// caller can issue every row's loads before it waits for any of them. Q4_K, Q6_K and Q8_0 chunks read their quants with 16-byte loads from the device
+// layout of src/backend/vulkan/weight_layout.h and fold the scales into a few multiplies; the other
+// types dequantize UNIT elements at a time (dequant.glsl). Expects x4/x (binding 1) and load_x4/load_x
+// from matvec.comp.
+
+// Quants to floats without int-to-float conversions, which run at a fraction of the FMA rate on
+// some GPUs (NVIDIA: 16 per clock per SM): a value v < 2^23 placed in the mantissa of 2^23 is the
+// float 2^23 + v exactly, so subtracting 2^23 (and `offset`, the type's zero point) gives v - offset.
+vec4 quants_to_float(uvec4 q, float offset) {
+  return uintBitsToFloat(q | 0x4B000000u) - (8388608.0 + offset);
+}
+
+#if defined(WEIGHT_Q4_K)
+// Chunk c of block b: the 16 bytes qs[16 * (c % 8) ..] of the block, whose low nibbles are elements
+// 64j + 16h + i and high nibbles elements 64j + 32 + 16h + i (j = (c % 8) / 2, h = c % 2, i < 16):
+// sub-blocks 2j and 2j + 1.
+const uint CHUNK = 32, CHUNKS_PER_BLOCK = 8;
+struct ChunkInput {
+  vec4 low[4];
+  vec4 high[4];
+  float low_sum;
+  float high_sum;
+};
+void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 64u * (in_block / 2u) + 16u * (in_block % 2u);
+  vec4 low_total = vec4(0.0), high_total = vec4(0.0);
+  for (uint i = 0; i < 4u; ++i) {
+    ci.low[i] = load_x4(first / 4u + i, sum_squares);
+    ci.high[i] = load_x4((first + 32u) / 4u + i, sum_squares);
+    low_total += ci.low[i];
+    high_total += ci.high[i];
+  }
+  ci.low_sum = dot(low_total, vec4(1.0));
+  ci.high_sum = dot(high_total, vec4(1.0));
+}
+// Byte k of the 12 packed scale bytes, which follow d and dmin in the block's first 16 bytes
+// (selects rather than a dynamic vector index, which some compilers put in local memory).
+uint scale_byte(uvec4 header, uint k) {
+  uint word = k < 4u ? header.y : (k < 8u ? header.z : header.w);
+  return (word >> (8u * (k % 4u))) & 0xffu;
+}
+// The 6-bit scale (x) and min (y) of sub-block s.
+uvec2 k_scale_min(uvec4 header, uint s) {
+  if (s < 4u) return uvec2(scale_byte(header, s) & 63u, scale_byte(header, s + 4u) & 63u);
+  uint low = scale_byte(header, s + 4u);
+  return uvec2((low & 0xfu) | ((scale_byte(header, s - 4u) >> 6) << 4),
+               (low >> 4) | ((scale_byte(header, s) >> 6) << 4));
+}
+struct ChunkWeights {
+  uvec4 header;  // d, dmin, scales
+  uvec4 qs;
+};
+ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
+  uint block = row_start + (chunk / CHUNKS_PER_BLOCK) * BLOCK_Q4_K_BYTES;
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  return ChunkWeights(weight_vec4[block >> 4],
+                      weight_vec4[(block + BLOCK_Q4_K_QS + 16u * in_block) >> 4]);
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  vec2 d = unpackHalf2x16(w.header.x);  // d, dmin
+  uvec2 low_sm = k_scale_min(w.header, in_block & ~1u);
+  uvec2 high_sm = k_scale_min(w.header, in_block | 1u);
+  float low_dot = 0.0, high_dot = 0.0;
+  for (uint k = 0; k < 4u; ++k) {
+    uvec4 bytes = uvec4(w.qs[k]) >> uvec4(0u, 8u, 16u, 24u);
+    low_dot += dot(quants_to_float(bytes & 15u, 0.0), ci.low[k]);
+    high_dot += dot(quants_to_float((bytes >> 4) & 15u, 0.0), ci.high[k]);
+  }
+  return d.x * (float(low_sm.x) * low_dot + float(high_sm.x) * high_dot) -
+         d.y * (float(low_sm.y) * ci.low_sum + float(high_sm.y) * ci.high_sum);
+}
+
+#elif defined(WEIGHT_Q6_K)
+// Chunk c of block b: in half n = (c % 4) / 2, positions l0 .. l0 + 15 (l0 = 16 * (c % 2)) of all
+// four quarters: elements 128n + 32q + l0 + i. Their quants: ql[64n + l0 ..] (quarters 0 and 2),
+// ql[64n + 32 + l0 ..] (quarters 1 and 3) and qh[32n + l0 ..], one 16-byte load each.
+const uint CHUNK = 64, CHUNKS_PER_BLOCK = 4;
+struct ChunkInput {
+  vec4 x[16];  // x[4q + k]: quarter q, positions l0 + 4k ..
+};
+void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 128u * (in_block / 2u) + 16u * (in_block % 2u);
+  for (uint q = 0; q < 4u; ++q)
+    for (uint k = 0; k < 4u; ++k) ci.x[4u * q + k] = load_x4((first + 32u * q) / 4u + k, sum_squares);
+}
+struct ChunkWeights {
+  uvec4 ql_even;  // quarters 0 and 2
+  uvec4 ql_odd;   // quarters 1 and 3
+  uvec4 qh;
+  uvec4 scales;   // the block's 16 int8 scales
+  float d;
+};
+ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
+  uint b = chunk / CHUNKS_PER_BLOCK;
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint half_start = row_start + QUANT_BYTES * b + 64u * (in_block / 2u) + 16u * (in_block % 2u);
+  uint qh = row_start + QUANT_BYTES * b + 128u + 32u * (in_block / 2u) + 16u * (in_block % 2u);
+  return ChunkWeights(
+      weight_vec4[half_start >> 4], weight_vec4[(half_start + 32u) >> 4], weight_vec4[qh >> 4],
+      weight_vec4[(row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b) >> 4],
+      load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint n = in_block / 2u;
+  uint l0 = 16u * (in_block % 2u);
+  float total = 0.0;
+  for (uint q = 0; q < 4u; ++q) {
+    uint scale_index = 8u * n + l0 / 16u + 2u * q;
+    uint word_index = scale_index / 4u;
+    uint word = word_index == 0u ? w.scales.x
+              : word_index == 1u ? w.scales.y
+              : word_index == 2u ? w.scales.z
+                                 : w.scales.w;
+    float scale = float(sign_extend_u8(word >> (8u * (scale_index % 4u))));
+    uint low_shift = 4u * (q >> 1);
+    float quarter_dot = 0.0;
+    for (uint k = 0; k < 4u; ++k) {
+      uint low_word = (q & 1u) == 0u ? w.ql_even[k] : w.ql_odd[k];
+      uvec4 low = (uvec4(low_word) >> (uvec4(0u, 8u, 16u, 24u) + low_shift)) & 15u;
+      uvec4 high = (uvec4(w.qh[k]) >> (uvec4(0u, 8u, 16u, 24u) + 2u * q)) & 3u;
+      quarter_dot += dot(quants_to_float(low | (high << 4), 32.0), ci.x[4u * q + k]);
+    }
+    total += scale * quarter_dot;
+  }
+  return w.d * total;
+}
+
+#elif defined(WEIGHT_Q8_0)
+// Chunk c: block c, its 32 quants in two 16-byte loads.
+const uint CHUNK = 32;
+struct ChunkInput {
+  vec4 x[8];
+};
+void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
+  for (uint k = 0; k < 8u; ++k) ci.x[k] = load_x4(chunk * 8u + k, sum_squares);
+}
+struct ChunkWeights {
+  uvec4 low;   // quants 0..15
+  uvec4 high;  // quants 16..31
+  float d;
+};
+ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
+  uint qs = (row_start + QS_BYTES * chunk) >> 4;
+  return ChunkWeights(weight_vec4[qs], weight_vec4[qs + 1u],
+                      load_f16(row_start + QS_BYTES * blocks_per_row + 2u * chunk));
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  float total = 0.0;
+  for (uint k = 0; k < 4u; ++k) {
+    // Flipping the sign bit turns an int8 q into the uint8 q + 128.
+    uvec4 low = ((uvec4(w.low[k]) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu) ^ 0x80u;
+    uvec4 high = ((uvec4(w.high[k]) >> uvec4(0u, 8u, 16u, 24u)) & 0xffu) ^ 0x80u;
+    total += dot(quants_to_float(low, 128.0), ci.x[k]) +
+             dot(quants_to_float(high, 128.0), ci.x[4u + k]);
+  }
+  return w.d * total;
+}
+
+#else
+// Any other type: a chunk is one dequantization unit.
+const uint CHUNK = UNIT;
+struct ChunkInput {
+  float x[UNIT];
+};
+void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
+  for (uint i = 0; i < UNIT; ++i) ci.x[i] = load_x(chunk * UNIT + i, sum_squares);
+}
+struct ChunkWeights {
+  float v[UNIT];
+};
+ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
+  ChunkWeights w;
+  dequantize_row_unit(row_start, blocks_per_row, chunk, w.v);
+  return w;
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  float total = 0.0;
+  for (uint i = 0; i < UNIT; ++i) total += w.v[i] * ci.x[i];
+  return total;
+}
+#endif

@@ -1,0 +1,30 @@
+#pragma once
+// How weight matrices lie in device memory. Most types keep their GGUF blocks; types whose blocks
+// are not a multiple of 16 bytes (Q8_0: 34, Q6_K: 210) are repacked row by row so that the mat-vec
+// kernels read their quants with aligned 16-byte loads:
+//   Q8_0 row: [qs of every block, 32 bytes each] [d of every block, 2 bytes each]
+//   Q6_K row: [ql then qh of every block, 192 bytes each] [scales of every block, 16 bytes each]
+//             [d of every block, 2 bytes each]
+// Every device row is padded to a multiple of 16 bytes (the padding is zero and never read as a
+// weight). shaders/dequant.glsl and shaders/matvec_chunks.glsl read these layouts.
+
+#include <cstdint>
+#include <span>
+
+#include "formats/tensor_type.h"
+
+namespace quant::vulkan {
+
+// Bytes from one row to the next on the device, for rows of `cols` elements (a valid row length
+// for the type).
+uint64_t device_row_bytes(TensorType type, uint64_t cols);
+
+// Whether the device layout of `type` differs from its GGUF blocks (apart from the row padding).
+bool is_repacked(TensorType type);
+
+// Writes `rows` rows (GGUF layout, row_bytes(type, cols) each, back to back) into `out` in the
+// device layout; `out` holds rows * device_row_bytes(type, cols) bytes.
+void to_device_layout(TensorType type, uint64_t cols, uint64_t rows,
+                      std::span<const uint8_t> gguf_rows, std::span<uint8_t> out);
+
+}  // namespace quant::vulkan

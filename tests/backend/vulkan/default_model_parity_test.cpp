@@ -1,0 +1,48 @@
+// The Vulkan backend against the exact CPU backend (model_parity.h) on the default model,
+// SmolLM2-135M-Instruct Q4_1: a real 30-layer model, whose mat-vecs run at sizes the tiny shared
+// models never reach. It is by far the slowest model on lavapipe, so it is a test of its own that
+// ctest runs in parallel with the others, with a short prompt and one short perplexity window.
+// Validation is off, as in model_parity_test.cpp.
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "backend/vulkan/context.h"
+#include "model/model.h"
+#include "model_parity.h"
+#include "runtime/reference_data.h"
+#include "tokenizer/tokenizer.h"
+
+namespace quant::vulkan::test {
+namespace {
+
+constexpr const char* kPrompt = "The quick brown fox jumps over the lazy dog";
+constexpr uint32_t kPerplexityContext = 32;  // 15 tokens scored
+
+TEST(DefaultModelParityTest, VulkanMatchesTheExactCpuBackend) {
+  QUANT_REQUIRE_DEFAULT_MODEL();
+  QUANT_REQUIRE_SHARED();
+  if (list_devices().empty()) GTEST_SKIP() << "skipped: no Vulkan device found";
+  const model::Model model = model::Model::load(quant::test::default_model());
+  const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
+  const bool add_bos = tokenizer.add_bos();
+  const std::vector<int32_t> prompt = tokenizer.encode(kPrompt, add_bos, false);
+  const std::vector<int32_t> text = tokenizer.encode(
+      quant::test::read_text_file(quant::test::shared_path("data/text/tinyshakespeare-16k.txt")),
+      add_bos, false);
+  ASSERT_FALSE(text.empty());
+  // SmolLM2's metadata asks for no BOS: the window then starts with the text's own first token.
+  const int32_t window_start = add_bos ? *tokenizer.bos_id() : text.front();
+
+  const ParityFigures figures = expect_vulkan_matches_exact_cpu(
+      model, prompt, text, window_start,
+      ParityOptions{.context_length = 128,
+                    .perplexity = {.context = kPerplexityContext, .max_chunks = 1}});
+  std::printf("  SmolLM2-135M (%zu prompt tokens): %s\n", prompt.size(), describe(figures).c_str());
+}
+
+}  // namespace
+}  // namespace quant::vulkan::test

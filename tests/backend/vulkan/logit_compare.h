@@ -1,0 +1,28 @@
+#pragma once
+// Measures shared by the whole-model tests of the Vulkan backend: how far one logits row is from
+// another, and how clear a row's choice is.
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+namespace quant::vulkan::test {
+
+// The best token of a row and its margin over the runner-up.
+struct TopTwo {
+  int32_t top1 = 0;  // ties go to the lower id, as in greedy decoding
+  float gap = 0.0f;  // top1's logit minus the runner-up's
+};
+
+TopTwo top_two(std::span<const float> logits);
+
+// max |actual - expected| / max |expected| over two rows of the same length.
+double relative_error(std::span<const float> actual, std::span<const float> expected);
+
+// max |actual - expected| over two rows of the same length.
+double max_abs_difference(std::span<const float> actual, std::span<const float> expected);
+
+// A model name as a GoogleTest parameter name: '-' becomes '_'.
+std::string parameter_name(std::string model_name);
+
+}  // namespace quant::vulkan::test
