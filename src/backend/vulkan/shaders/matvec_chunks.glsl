@@ -76,60 +76,60 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
 }
 
 #elif defined(WEIGHT_Q6_K)
-// Chunk c of block b: in half n = (c % 4) / 2, positions l0 .. l0 + 15 (l0 = 16 * (c % 2)) of all
-// four quarters: elements 128n + 32q + l0 + i. Their quants: ql[64n + l0 ..] (quarters 0 and 2),
-// ql[64n + 32 + l0 ..] (quarters 1 and 3) and qh[32n + l0 ..], one 16-byte load each.
-const uint CHUNK = 64, CHUNKS_PER_BLOCK = 4;
+// Chunk c of block b (c < 8): in half n = c / 4, positions l0 .. l0 + 15 (l0 = 16 * (c % 2)) of
+// quarters p and p + 2 (p = (c / 2) % 2), which take the low and high nibbles of the same 16 bytes
+// ql[64n + 32p + l0 ..], and two bits each of qh[32n + l0 ..]: elements 128n + 32q + l0 + i.
+const uint CHUNK = 32, CHUNKS_PER_BLOCK = 8;
 struct ChunkInput {
-  vec4 x[16];  // x[4q + k]: quarter q, positions l0 + 4k ..
+  vec4 low[4];   // quarter p, positions l0 + 4k ..
+  vec4 high[4];  // quarter p + 2
 };
 void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 128u * (in_block / 2u) + 16u * (in_block % 2u);
-  for (uint q = 0; q < 4u; ++q)
-    for (uint k = 0; k < 4u; ++k) ci.x[4u * q + k] = load_x4((first + 32u * q) / 4u + k, sum_squares);
+  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 128u * (in_block / 4u) +
+               32u * ((in_block / 2u) % 2u) + 16u * (in_block % 2u);
+  for (uint k = 0; k < 4u; ++k) {
+    ci.low[k] = load_x4(first / 4u + k, sum_squares);
+    ci.high[k] = load_x4((first + 64u) / 4u + k, sum_squares);
+  }
 }
 struct ChunkWeights {
-  uvec4 ql_even;  // quarters 0 and 2
-  uvec4 ql_odd;   // quarters 1 and 3
+  uvec4 ql;
   uvec4 qh;
-  uvec4 scales;   // the block's 16 int8 scales
+  uvec4 scales;  // the block's 16 int8 scales
   float d;
 };
 ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
   uint b = chunk / CHUNKS_PER_BLOCK;
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint half_start = row_start + QUANT_BYTES * b + 64u * (in_block / 2u) + 16u * (in_block % 2u);
-  uint qh = row_start + QUANT_BYTES * b + 128u + 32u * (in_block / 2u) + 16u * (in_block % 2u);
+  uint n = in_block / 4u, p = (in_block / 2u) % 2u, l0 = 16u * (in_block % 2u);
+  uint quants = row_start + QUANT_BYTES * b;
   return ChunkWeights(
-      weight_vec4[half_start >> 4], weight_vec4[(half_start + 32u) >> 4], weight_vec4[qh >> 4],
+      weight_vec4[(quants + 64u * n + 32u * p + l0) >> 4],
+      weight_vec4[(quants + 128u + 32u * n + l0) >> 4],
       weight_vec4[(row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b) >> 4],
       load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
 }
+// The int8 scale of quarter q for positions l0.. of half n: scales[8n + l0 / 16 + 2q].
+float q6_scale(uvec4 scales, uint index) {
+  uint word = index < 4u ? scales.x : index < 8u ? scales.y : index < 12u ? scales.z : scales.w;
+  return float(sign_extend_u8(word >> (8u * (index % 4u))));
+}
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint n = in_block / 2u;
-  uint l0 = 16u * (in_block % 2u);
-  float total = 0.0;
-  for (uint q = 0; q < 4u; ++q) {
-    uint scale_index = 8u * n + l0 / 16u + 2u * q;
-    uint word_index = scale_index / 4u;
-    uint word = word_index == 0u ? w.scales.x
-              : word_index == 1u ? w.scales.y
-              : word_index == 2u ? w.scales.z
-                                 : w.scales.w;
-    float scale = float(sign_extend_u8(word >> (8u * (scale_index % 4u))));
-    uint low_shift = 4u * (q >> 1);
-    float quarter_dot = 0.0;
-    for (uint k = 0; k < 4u; ++k) {
-      uint low_word = (q & 1u) == 0u ? w.ql_even[k] : w.ql_odd[k];
-      uvec4 low = (uvec4(low_word) >> (uvec4(0u, 8u, 16u, 24u) + low_shift)) & 15u;
-      uvec4 high = (uvec4(w.qh[k]) >> (uvec4(0u, 8u, 16u, 24u) + 2u * q)) & 3u;
-      quarter_dot += dot(quants_to_float(low | (high << 4), 32.0), ci.x[4u * q + k]);
-    }
-    total += scale * quarter_dot;
+  uint n = in_block / 4u, p = (in_block / 2u) % 2u, l0 = 16u * (in_block % 2u);
+  float low_dot = 0.0, high_dot = 0.0;
+  for (uint k = 0; k < 4u; ++k) {
+    uvec4 shifts = uvec4(0u, 8u, 16u, 24u);
+    uvec4 ql = uvec4(w.ql[k]) >> shifts;
+    uvec4 qh = uvec4(w.qh[k]) >> (shifts + 2u * p);
+    low_dot += dot(quants_to_float((ql & 15u) | ((qh & 3u) << 4), 32.0), ci.low[k]);
+    high_dot += dot(quants_to_float(((ql >> 4) & 15u) | (((qh >> 4) & 3u) << 4), 32.0),
+                    ci.high[k]);
   }
-  return w.d * total;
+  uint scale_index = 8u * n + l0 / 16u + 2u * p;
+  return w.d * (q6_scale(w.scales, scale_index) * low_dot +
+                q6_scale(w.scales, scale_index + 4u) * high_dot);
 }
 
 #elif defined(WEIGHT_Q8_0)
