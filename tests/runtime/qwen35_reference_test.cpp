@@ -24,9 +24,6 @@ namespace {
 
 using test::argmax;
 
-// Reference steps whose top-1/top-2 gap is below this may legitimately go the other way (README,
-// "Tolerances": about 0.06 for tiny-qwen35).
-constexpr double kNearTie = 0.06;
 // Relative perplexity bounds: against llama-perplexity (0.2%, as for the other models), and
 // against the float64 equations where this engine computes the same products.
 constexpr double kPerplexityTolerance = 2e-3;
@@ -34,7 +31,6 @@ constexpr double kFloat64PerplexityTolerance = 1e-4;
 
 struct Qwen35Case {
   const char* name;
-  double max_abs_error;  // on every logit (README: about 1e-2 f16, 0.15 Q8_0, 0.35 Q4_K_M)
   // Perplexity chunks evaluated (0: all 110); the quantized files are checked on a prefix, against
   // llama-perplexity's running figure, to keep the test short.
   uint32_t max_chunks;
@@ -68,12 +64,13 @@ double max_abs_difference(std::span<const float> a, std::span<const float> b) {
 // Feeds the reference's greedy tokens one at a time after `logits` and expects our argmax to be
 // the reference's token at every step that is not a near-tie. Returns the steps compared.
 size_t expect_greedy_matches(Session& session, std::span<const float> logits,
-                             const nlohmann::json& greedy, const std::string& what) {
+                             const nlohmann::json& greedy, double near_tie,
+                             const std::string& what) {
   const auto expected = greedy.at("tokens").get<std::vector<int32_t>>();
   const auto gaps = greedy.at("top1_minus_top2").get<std::vector<double>>();
   size_t compared = 0;
   for (size_t i = 0; i < expected.size(); ++i) {
-    if (gaps[i] >= kNearTie) {
+    if (gaps[i] >= near_tie) {
       EXPECT_EQ(argmax(logits), expected[i]) << what << ": greedy step " << i;
       ++compared;
     }
@@ -87,6 +84,9 @@ class Qwen35ReferenceTest : public ::testing::TestWithParam<Qwen35Case> {};
 TEST_P(Qwen35ReferenceTest, LogitsAndGreedyMatchReference) {
   QUANT_REQUIRE_SHARED();
   const Qwen35Case& c = GetParam();
+  // Absolute bounds for this model (README: about 1e-2 f16, 0.15 Q8_0, 0.35 Q4_K_M).
+  const test::ReferenceTolerance tolerance = test::reference_tolerance(c.name);
+  EXPECT_TRUE(tolerance.absolute);
   const test::ReferenceLogits ref = test::load_plain_reference(c.name);
   const model::Model model = model::Model::load(test::model_path(c.name));
   Session session(model, cpu_options(256));
@@ -102,22 +102,23 @@ TEST_P(Qwen35ReferenceTest, LogitsAndGreedyMatchReference) {
     logits = session.forward(sequence[pos]);
     const double error = max_abs_difference(logits, ref.row(pos));
     worst = std::max(worst, error);
-    EXPECT_LE(error, c.max_abs_error) << "position " << pos;
-    if (ref_gaps[pos] >= kNearTie) {
+    EXPECT_LE(error, tolerance.max_error) << "position " << pos;
+    if (ref_gaps[pos] >= tolerance.near_tie) {
       EXPECT_EQ(argmax(logits), ref_argmax[pos]) << "position " << pos;
       ++top1_compared;
     }
   }
-  const size_t from_s = expect_greedy_matches(session, logits, ref.meta.at("greedy_from_S"), "S");
+  const size_t from_s =
+      expect_greedy_matches(session, logits, ref.meta.at("greedy_from_S"), tolerance.near_tie, "S");
   session.reset();
   for (const int32_t token : ref.meta.at("prompt_tokens").get<std::vector<int32_t>>())
     logits = session.forward(token);
-  const size_t from_prompt =
-      expect_greedy_matches(session, logits, ref.meta.at("greedy_from_prompt"), "prompt");
+  const size_t from_prompt = expect_greedy_matches(
+      session, logits, ref.meta.at("greedy_from_prompt"), tolerance.near_tie, "prompt");
   std::printf(
       "  %s: max |ours - ref| over %zu positions = %.3g (limit %.3g); top-1 equal at %zu "
       "positions; greedy steps compared: %zu from S, %zu from the prompt\n",
-      c.name, sequence.size(), worst, c.max_abs_error, top1_compared, from_s, from_prompt);
+      c.name, sequence.size(), worst, tolerance.max_error, top1_compared, from_s, from_prompt);
 }
 
 TEST_P(Qwen35ReferenceTest, PerplexityMatchesReference) {
@@ -154,10 +155,9 @@ TEST_P(Qwen35ReferenceTest, PerplexityMatchesReference) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Qwen35Models, Qwen35ReferenceTest,
-                         ::testing::Values(Qwen35Case{"tiny-qwen35-f16", 1e-2, 0, 666.7617},
-                                           Qwen35Case{"tiny-qwen35-Q8_0", 0.15, 25, std::nullopt},
-                                           Qwen35Case{"tiny-qwen35-Q4_K_M", 0.35, 25,
-                                                      std::nullopt}),
+                         ::testing::Values(Qwen35Case{"tiny-qwen35-f16", 0, 666.7617},
+                                           Qwen35Case{"tiny-qwen35-Q8_0", 25, std::nullopt},
+                                           Qwen35Case{"tiny-qwen35-Q4_K_M", 25, std::nullopt}),
                          [](const ::testing::TestParamInfo<Qwen35Case>& param_info) {
                            std::string name = param_info.param.name;
                            std::replace(name.begin(), name.end(), '-', '_');

@@ -25,13 +25,6 @@ namespace {
 
 struct ModelCase {
   const char* name;
-  // The bound on every logits row: max|vk - ref| / max|ref| for the llama and qwen3 models, and
-  // max|vk - ref| for tiny-qwen35, whose README tolerances are absolute.
-  double max_error;
-  bool absolute_error = false;
-  // A reference choice whose top1-top2 gap is below this is a near-tie either side may resolve
-  // the other way: 0.05 in general, about 0.06 for tiny-qwen35 (README).
-  double near_tie = 0.05;
 };
 
 void PrintTo(const ModelCase& model_case, std::ostream* os) {
@@ -44,6 +37,8 @@ TEST_P(LlamaReferenceTest, LogitsAndGreedyChoicesMatchLlamaCpp) {
   QUANT_REQUIRE_SHARED();
   if (list_devices().empty()) GTEST_SKIP() << "skipped: no Vulkan device found";
   const ModelCase& model_case = GetParam();
+  const quant::test::ReferenceTolerance tolerance =
+      quant::test::reference_tolerance(model_case.name);
   const quant::test::ReferenceLogits ref = quant::test::load_plain_reference(model_case.name);
   const model::Model model = model::Model::load(quant::test::model_path(model_case.name));
   Session session(model, SessionOptions{.backend = BackendChoice::Vulkan, .context_length = 128});
@@ -58,11 +53,11 @@ TEST_P(LlamaReferenceTest, LogitsAndGreedyChoicesMatchLlamaCpp) {
   std::span<const float> logits;
   for (size_t pos = 0; pos < sequence.size(); ++pos) {
     logits = session.forward(sequence[pos]);
-    const double error = model_case.absolute_error ? max_abs_difference(logits, ref.row(pos))
-                                                   : relative_error(logits, ref.row(pos));
+    const double error = tolerance.absolute ? max_abs_difference(logits, ref.row(pos))
+                                            : relative_error(logits, ref.row(pos));
     worst = std::max(worst, error);
-    EXPECT_LE(error, model_case.max_error) << "position " << pos;
-    if (ref_gaps[pos] >= model_case.near_tie) {
+    EXPECT_LE(error, tolerance.max_error) << "position " << pos;
+    if (ref_gaps[pos] >= tolerance.near_tie) {
       EXPECT_EQ(quant::test::argmax(logits), ref_argmax[pos]) << "position " << pos;
       ++choices_compared;
     }
@@ -73,7 +68,7 @@ TEST_P(LlamaReferenceTest, LogitsAndGreedyChoicesMatchLlamaCpp) {
   const auto gaps = greedy.at("top1_minus_top2").get<std::vector<double>>();
   size_t steps_compared = 0;
   for (size_t step = 0; step < tokens.size(); ++step) {
-    if (gaps[step] >= model_case.near_tie) {
+    if (gaps[step] >= tolerance.near_tie) {
       EXPECT_EQ(quant::test::argmax(logits), tokens[step]) << "greedy step " << step;
       ++steps_compared;
     }
@@ -82,21 +77,19 @@ TEST_P(LlamaReferenceTest, LogitsAndGreedyChoicesMatchLlamaCpp) {
   std::printf(
       "  %s: max %s error %.3g over %zu positions (limit %.3g); top-1 compared at %zu positions "
       "and %zu of %zu greedy steps\n",
-      model_case.name, model_case.absolute_error ? "absolute" : "relative", worst, sequence.size(),
-      model_case.max_error, choices_compared, steps_compared, tokens.size());
+      model_case.name, tolerance.absolute ? "absolute" : "relative", worst, sequence.size(),
+      tolerance.max_error, choices_compared, steps_compared, tokens.size());
 }
 
 INSTANTIATE_TEST_SUITE_P(
     SharedModels, LlamaReferenceTest,
-    ::testing::Values(ModelCase{"stories260K-f32", 1e-4}, ModelCase{"tiny-llama-f16", 2e-3},
-                      ModelCase{"tiny-llama-Q8_0", 3e-2}, ModelCase{"tiny-llama-Q4_K_M", 4e-2},
-                      ModelCase{"tiny-llama-deep-f16", 2e-3},
-                      ModelCase{"tiny-llama-deep-Q8_0", 3e-2},
-                      ModelCase{"tiny-llama-deep-Q4_K_M", 4e-2}, ModelCase{"tiny-qwen3-f16", 2e-3},
-                      ModelCase{"tiny-qwen3-Q8_0", 3e-2}, ModelCase{"tiny-qwen3-Q4_K_M", 4e-2},
-                      ModelCase{"tiny-qwen35-f16", 1e-2, true, 0.06},
-                      ModelCase{"tiny-qwen35-Q8_0", 0.15, true, 0.06},
-                      ModelCase{"tiny-qwen35-Q4_K_M", 0.35, true, 0.06}),
+    ::testing::Values(ModelCase{"stories260K-f32"}, ModelCase{"tiny-llama-f16"},
+                      ModelCase{"tiny-llama-Q8_0"}, ModelCase{"tiny-llama-Q4_K_M"},
+                      ModelCase{"tiny-llama-deep-f16"}, ModelCase{"tiny-llama-deep-Q8_0"},
+                      ModelCase{"tiny-llama-deep-Q4_K_M"}, ModelCase{"tiny-qwen3-f16"},
+                      ModelCase{"tiny-qwen3-Q8_0"}, ModelCase{"tiny-qwen3-Q4_K_M"},
+                      ModelCase{"tiny-qwen35-f16"}, ModelCase{"tiny-qwen35-Q8_0"},
+                      ModelCase{"tiny-qwen35-Q4_K_M"}),
     [](const ::testing::TestParamInfo<ModelCase>& param_info) {
       return parameter_name(param_info.param.name);
     });
