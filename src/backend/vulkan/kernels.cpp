@@ -39,6 +39,7 @@ struct KvStorePush {
 struct AttentionPartialPush {
   uint32_t n_heads, n_kv_heads, head_dim, n_chunks, capacity;
   float scale;
+  uint32_t chunk_len, final;
 };
 struct AttentionCombinePush {
   uint32_t n_heads, head_dim, n_chunks, chunk_len, capacity;
@@ -309,9 +310,21 @@ void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const Buff
                     sequence.linear_groups(ceil_div(cache.kv_dim, width)));
 }
 
+namespace {
+
+// Positions one attention_partial workgroup takes: up to 8 passes of its width, so that caches of
+// up to 8 widths (1024 positions on the H200) need one chunk, and no combine step.
+uint32_t attention_chunk_len(const Pipelines& pipelines, uint32_t capacity) {
+  constexpr uint32_t kMaxPasses = 8;
+  const uint32_t width = pipelines.workgroup_size("attention_partial");
+  return width * std::clamp(ceil_div(capacity, width), 1u, kMaxPasses);
+}
+
+}  // namespace
+
 uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
                                   uint32_t capacity) {
-  const uint32_t chunk_len = pipelines.workgroup_size("attention_partial");
+  const uint32_t chunk_len = attention_chunk_len(pipelines, capacity);
   return uint64_t{shape.n_heads} * ceil_div(capacity, chunk_len) * (shape.head_dim + 2);
 }
 
@@ -334,12 +347,15 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   Pipelines& pipelines = sequence.pipelines();
   expect_floats(scratch, attention_scratch_floats(pipelines, shape, cache.capacity), "attention",
                 "scratch");
-  const uint32_t chunk_len = pipelines.workgroup_size("attention_partial");
+  const uint32_t chunk_len = attention_chunk_len(pipelines, cache.capacity);
   const uint32_t n_chunks = ceil_div(cache.capacity, chunk_len);
-  AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads, shape.head_dim,
-                               n_chunks,      cache.capacity,   shape.scale};
-  sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, scratch}, partial,
+  const bool single_chunk = n_chunks == 1;
+  AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads,      shape.head_dim,
+                               n_chunks,      cache.capacity,        shape.scale,
+                               chunk_len,     single_chunk ? 1u : 0u};
+  sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, scratch, out}, partial,
                     GroupCount{n_chunks, shape.n_heads, 1});
+  if (single_chunk) return;
   AttentionCombinePush combine{shape.n_heads, shape.head_dim, n_chunks, chunk_len, cache.capacity};
   sequence.dispatch("attention_combine", {scratch, step, out}, combine,
                     sequence.linear_groups(shape.n_heads));

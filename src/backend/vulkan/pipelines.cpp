@@ -45,9 +45,9 @@ constexpr PipelineRecord kRecords[] = {
     PipelineRecord{"rope", 7, bit(0) | bit(5) | bit(6), 7 * 4, 4, true},
     // k, v, k cache, v cache, step; {kv_dim, capacity}
     PipelineRecord{"kv_store", 5, bit(2) | bit(3), 2 * 4, 8, false},
-    // q, k cache, v cache, step, partial; {n_heads, n_kv_heads, head_dim, n_chunks, capacity,
-    // scale}
-    PipelineRecord{"attention_partial", 5, bit(4), 6 * 4, 4, true},
+    // q, k cache, v cache, step, partial, out; {n_heads, n_kv_heads, head_dim, n_chunks, capacity,
+    // scale, chunk_len, final}
+    PipelineRecord{"attention_partial", 6, bit(4) | bit(5), 8 * 4, 4, true},
     // partial, step, out; {n_heads, head_dim, n_chunks, chunk_len, capacity}
     PipelineRecord{"attention_combine", 3, bit(2), 5 * 4, 4, false},
     // gate, up, out; {n}
