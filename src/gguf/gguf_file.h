@@ -36,6 +36,8 @@ enum class ValueType : uint32_t {
 };
 
 std::string_view value_type_name(ValueType type);
+// Whether `type` is one of the eight integer types (u8 ... i64).
+bool is_integer_type(ValueType type);
 
 // An array value. Numeric elements are kept as raw little-endian bytes in the mapping (`raw`, count
 // elements of `element_type`); string elements as views (`strings`). Nested arrays are rejected.

@@ -43,9 +43,7 @@ std::string_view value_type_name(ValueType type) {
   return "unknown";
 }
 
-namespace {
-
-bool is_integer(ValueType type) {
+bool is_integer_type(ValueType type) {
   switch (type) {
     case ValueType::UInt8:
     case ValueType::Int8:
@@ -60,6 +58,8 @@ bool is_integer(ValueType type) {
       return false;
   }
 }
+
+namespace {
 
 std::string type_description(const Value& value) {
   if (value.type != ValueType::Array) return std::string(value_type_name(value.type));
@@ -96,7 +96,7 @@ std::string integer_text(const Value& value) {
 
 template <typename T>
 T integer_entry(const std::string& path, const MetadataEntry& entry, std::string_view expected) {
-  if (!is_integer(entry.value.type)) fail_type(path, entry, expected);
+  if (!is_integer_type(entry.value.type)) fail_type(path, entry, expected);
   auto result = integer_as<T>(entry.value);
   if (!result) {
     fail_entry(path, entry,
@@ -240,7 +240,7 @@ std::vector<float> GgufFile::get_array_f32(std::string_view key) const {
 std::vector<int64_t> GgufFile::get_array_i64(std::string_view key) const {
   const MetadataEntry& entry = require_array(*this, key);
   const ArrayValue& array = array_of(entry);
-  if (!is_integer(array.element_type)) fail_type(path(), entry, "array of integers");
+  if (!is_integer_type(array.element_type)) fail_type(path(), entry, "array of integers");
   std::vector<int64_t> values(static_cast<size_t>(array.count));
   for (uint64_t i = 0; i < array.count; ++i) {
     auto value = integer_element(array, i);

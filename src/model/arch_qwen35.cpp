@@ -21,6 +21,7 @@
 #include "common/error.h"
 #include "model/architectures.h"
 #include "model/transformer_blocks.h"
+#include "model/transformer_weights.h"
 #include "model/vocab_check.h"
 #include "model/weight_binder.h"
 
@@ -31,7 +32,8 @@ namespace {
 constexpr const char* kArch = "qwen35";
 constexpr uint32_t kMaxSsmSize = 1u << 16;
 constexpr uint32_t kMaxConvKernel = 64;
-constexpr TransformerConfig kQwen35Config{.rope_style = plan::RopeStyle::Neox, .gated_query = true};
+constexpr TransformerConfig kQwen35Config{
+    .rope_style = plan::RopeStyle::Neox, .head_norms = true, .gated_query = true};
 
 // What qwen35 adds to the common hyperparameters.
 struct Qwen35Params {
@@ -170,18 +172,12 @@ struct Qwen35Layer {
 
 // Every tensor of layer i, each declared once with its shape.
 Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params& p, uint32_t i) {
-  const auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
-  const uint64_t embd = hp.n_embd;
-  const plan::WeightId input_norm = bind.require(name("attn_norm.weight"), {embd});
-  Qwen35Layer layer{.attention = std::nullopt,
-                    .delta_net = std::nullopt,
-                    .ffn = {.norm = bind.require(name("post_attention_norm.weight"), {embd}),
-                            .gate = bind.require(name("ffn_gate.weight"), {embd, hp.n_ff}),
-                            .up = bind.require(name("ffn_up.weight"), {embd, hp.n_ff}),
-                            .down = bind.require(name("ffn_down.weight"), {hp.n_ff, embd})}};
+  Qwen35Layer layer{.attention = std::nullopt, .delta_net = std::nullopt, .ffn = {}};
   if (p.recurrent[i]) {
+    const auto name = [i](const char* suffix) { return fmt::format("blk.{}.{}", i, suffix); };
+    const uint64_t embd = hp.n_embd;
     layer.delta_net = DeltaNetWeights{
-        .input_norm = input_norm,
+        .input_norm = bind.require(name("attn_norm.weight"), {embd}),
         .qkv = bind.require(name("attn_qkv.weight"), {embd, p.conv_channels()}),
         .z = bind.require(name("attn_gate.weight"), {embd, p.v_size()}),
         .conv = bind.require(name("ssm_conv1d.weight"), {p.conv_kernel, p.conv_channels()}),
@@ -193,18 +189,9 @@ Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params
         .output = bind.require(name("ssm_out.weight"), {p.v_size(), embd}),
     };
   } else {
-    const uint64_t q_size = uint64_t{hp.n_heads} * hp.head_dim;
-    const uint64_t kv_size = uint64_t{hp.n_kv_heads} * hp.head_dim;
-    layer.attention = AttentionWeights{
-        .norm = input_norm,
-        .q = bind.require(name("attn_q.weight"), {embd, 2 * q_size}),
-        .k = bind.require(name("attn_k.weight"), {embd, kv_size}),
-        .v = bind.require(name("attn_v.weight"), {embd, kv_size}),
-        .output = bind.require(name("attn_output.weight"), {q_size, embd}),
-        .q_norm = bind.require(name("attn_q_norm.weight"), {hp.head_dim}),
-        .k_norm = bind.require(name("attn_k_norm.weight"), {hp.head_dim}),
-    };
+    layer.attention = bind_attention(bind, hp, kQwen35Config, i);
   }
+  layer.ffn = bind_swiglu_ffn(bind, hp, "post_attention_norm", i);
   return layer;
 }
 
@@ -213,13 +200,7 @@ Qwen35Layer bind_layer(WeightBinder& bind, const Hparams& hp, const Qwen35Params
 void add_gated_delta_net(plan::Plan& plan, const TransformerBuffers& b, const Qwen35Buffers& qb,
                          const Hparams& hp, const Qwen35Params& p, const DeltaNetWeights& w,
                          int32_t layer) {
-  plan.add_op(plan::RmsNorm{.in = b.x,
-                            .weight = w.input_norm,
-                            .out = b.normed,
-                            .n_groups = 1,
-                            .group_size = hp.n_embd,
-                            .eps = hp.rms_eps},
-              "attn_norm", layer);
+  add_pre_norm(plan, b, hp, w.input_norm, "attn_norm", layer);
   plan.add_op(plan::MatVec{.weight = w.qkv, .in = b.normed, .out = qb.qkv}, "qkv", layer);
   plan.add_op(plan::MatVec{.weight = w.z, .in = b.normed, .out = qb.z}, "z", layer);
   plan.add_op(plan::MatVec{.weight = w.beta, .in = b.normed, .out = qb.beta}, "beta", layer);
@@ -291,16 +272,11 @@ BuiltModel build_qwen35(const gguf::GgufFile& file) {
 
   check_vocab_matches_embeddings(file, hp, "token_embd.weight");
   WeightBinder bind(file, plan);
-  const uint64_t embd = hp.n_embd;
-  const plan::WeightId token_embd = bind.require("token_embd.weight", {embd, hp.n_vocab});
-  const plan::WeightId output_norm = bind.require("output_norm.weight", {embd});
-  // Without output.weight the embeddings are tied: the output projection reuses token_embd.
-  const plan::WeightId output =
-      bind.optional("output.weight", {embd, hp.n_vocab}).value_or(token_embd);
+  const EmbeddingAndOutputWeights ends = bind_embedding_and_output(bind, hp);
 
   const TransformerBuffers buffers = add_transformer_buffers(plan, hp, kQwen35Config);
   const Qwen35Buffers qwen35_buffers = add_qwen35_buffers(plan, p);
-  add_embedding(plan, buffers, token_embd);
+  add_embedding(plan, buffers, ends.token_embd);
   for (uint32_t i = 0; i < hp.n_layers; ++i) {
     const Qwen35Layer layer = bind_layer(bind, hp, p, i);
     const auto layer_index = static_cast<int32_t>(i);
@@ -310,7 +286,7 @@ BuiltModel build_qwen35(const gguf::GgufFile& file) {
       add_attention_block(plan, buffers, hp, kQwen35Config, *layer.attention, layer_index);
     add_swiglu_ffn_block(plan, buffers, hp, layer.ffn, layer_index);
   }
-  add_output(plan, buffers, hp, output_norm, output);
+  add_output(plan, buffers, hp, ends.output_norm, ends.output);
   check_all_used(file, plan, hp);
   plan::check_plan(plan);
   return built;

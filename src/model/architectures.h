@@ -1,7 +1,8 @@
 #pragma once
 // The table of supported architectures. Each architecture is one file, arch_<name>.cpp, in three
-// parts: hyperparameters -> tensor declarations -> plan. Adding one = adding its file and a row to
-// the table in architectures.cpp.
+// parts: hyperparameters -> tensor declarations -> plan; those of the plain llama shape only give
+// their TransformerConfig to build_dense_transformer (dense_transformer.h). Adding one = adding its
+// file and a row to the table in architectures.cpp.
 
 #include <span>
 #include <string_view>

@@ -30,16 +30,22 @@ TransformerBuffers add_transformer_buffers(plan::Plan& plan, const Hparams& hp,
   return buffers;
 }
 
-void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
-                         const TransformerConfig& config, const AttentionWeights& w,
-                         int32_t layer) {
+void add_pre_norm(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
+                  plan::WeightId weight, const char* name, int32_t layer) {
   plan.add_op(plan::RmsNorm{.in = b.x,
-                            .weight = w.norm,
+                            .weight = weight,
                             .out = b.normed,
                             .n_groups = 1,
                             .group_size = hp.n_embd,
                             .eps = hp.rms_eps},
-              "attn_norm", layer);
+              name, layer);
+}
+
+void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
+                         const TransformerConfig& config, const AttentionWeights& w,
+                         int32_t layer) {
+  assert(w.q_norm.has_value() == config.head_norms && w.k_norm.has_value() == config.head_norms);
+  add_pre_norm(plan, b, hp, w.norm, "attn_norm", layer);
   if (config.gated_query) {
     assert(b.gated_query);
     const GatedQueryBuffers& gated = *b.gated_query;
@@ -103,13 +109,7 @@ void add_attention_block(plan::Plan& plan, const TransformerBuffers& b, const Hp
 
 void add_swiglu_ffn_block(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
                           const FfnWeights& w, int32_t layer) {
-  plan.add_op(plan::RmsNorm{.in = b.x,
-                            .weight = w.norm,
-                            .out = b.normed,
-                            .n_groups = 1,
-                            .group_size = hp.n_embd,
-                            .eps = hp.rms_eps},
-              "ffn_norm", layer);
+  add_pre_norm(plan, b, hp, w.norm, "ffn_norm", layer);
   plan.add_op(plan::MatVec{.weight = w.gate, .in = b.normed, .out = b.gate}, "ffn_gate", layer);
   plan.add_op(plan::MatVec{.weight = w.up, .in = b.normed, .out = b.up}, "ffn_up", layer);
   plan.add_op(plan::SwiGLU{.gate = b.gate, .up = b.up, .out = b.gate}, "ffn_swiglu", layer);
@@ -123,13 +123,7 @@ void add_embedding(plan::Plan& plan, const TransformerBuffers& b, plan::WeightId
 
 void add_output(plan::Plan& plan, const TransformerBuffers& b, const Hparams& hp,
                 plan::WeightId output_norm, plan::WeightId output) {
-  plan.add_op(plan::RmsNorm{.in = b.x,
-                            .weight = output_norm,
-                            .out = b.normed,
-                            .n_groups = 1,
-                            .group_size = hp.n_embd,
-                            .eps = hp.rms_eps},
-              "output_norm", -1);
+  add_pre_norm(plan, b, hp, output_norm, "output_norm", -1);
   plan.add_op(plan::MatVec{.weight = output, .in = b.normed, .out = b.logits}, "logits", -1);
   plan.logits = b.logits;
   plan.n_vocab = hp.n_vocab;

@@ -15,6 +15,9 @@ namespace quant::model {
 // The small differences between llama-like architectures.
 struct TransformerConfig {
   plan::RopeStyle rope_style = plan::RopeStyle::AdjacentPairs;
+  // Per-head RMSNorm of q and k before RoPE (qwen3, qwen35): the layer has attn_q_norm and
+  // attn_k_norm (AttentionWeights::q_norm, k_norm).
+  bool head_norms = false;
   // Gated attention (qwen35): attn_q yields [query_h | gate_h] per head, and the attention output
   // is multiplied by sigmoid(gate) before attn_output.
   bool gated_query = false;
@@ -61,6 +64,10 @@ struct FfnWeights {
   plan::WeightId up;    // ffn_up [n_embd, n_ff]
   plan::WeightId down;  // ffn_down [n_ff, n_embd]
 };
+
+// normed <- RMSNorm(x) * weight: the norm in front of each block and of the output.
+void add_pre_norm(plan::Plan& plan, const TransformerBuffers& buffers, const Hparams& hp,
+                  plan::WeightId weight, const char* name, int32_t layer);
 
 // x <- x + attn_output(Attention(RoPE(q), RoPE(k), v)) over RMSNorm(x) * attn_norm, storing k and v
 // at the current position of a new KV cache for this layer; with config.gated_query, the attention

@@ -18,27 +18,10 @@ std::optional<bool> optional_bool(const gguf::GgufFile& file, std::string_view k
   return file.get_bool(key);
 }
 
-bool is_integer_type(gguf::ValueType type) {
-  using gguf::ValueType;
-  switch (type) {
-    case ValueType::UInt8:
-    case ValueType::Int8:
-    case ValueType::UInt16:
-    case ValueType::Int16:
-    case ValueType::UInt32:
-    case ValueType::Int32:
-    case ValueType::UInt64:
-    case ValueType::Int64:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // Scores are float32 as written by the converters; llama.cpp also accepts int32 arrays.
 std::vector<float> read_scores(const gguf::GgufFile& file, std::string_view key) {
   const gguf::ArrayValue& array = file.get_array(key);
-  if (!is_integer_type(array.element_type)) return file.get_array_f32(key);
+  if (!gguf::is_integer_type(array.element_type)) return file.get_array_f32(key);
   const std::vector<int64_t> integers = file.get_array_i64(key);
   return std::vector<float>(integers.begin(), integers.end());
 }

@@ -22,36 +22,16 @@ constexpr VkAccessFlags kReadsAndWrites = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_
 }  // namespace
 
 CommandSequence::CommandSequence(Pipelines& pipelines, Timestamps timestamps, uint32_t max_commands)
-    : pipelines_(pipelines) {
-  VkDevice device = context().device();
-  VkCommandPoolCreateInfo pool{};
-  pool.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
-  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pool.queueFamilyIndex = context().queue_family();
-  check(vkCreateCommandPool(device, &pool, nullptr, &pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo allocate{};
-  allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-  allocate.commandPool = pool_;
-  allocate.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  allocate.commandBufferCount = 1;
-  VkFenceCreateInfo fence{};
-  fence.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-  try {
-    check(vkAllocateCommandBuffers(device, &allocate, &commands_), "vkAllocateCommandBuffers");
-    check(vkCreateFence(device, &fence, nullptr, &fence_), "vkCreateFence");
-    if (timestamps != Timestamps::None && context().info().timestamps) {
-      timestamps_ = timestamps;
-      query_capacity_ = timestamps == Timestamps::Bracket ? 2 : max_commands + 1;
-      VkQueryPoolCreateInfo queries{};
-      queries.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
-      queries.queryType = VK_QUERY_TYPE_TIMESTAMP;
-      queries.queryCount = query_capacity_;
-      check(vkCreateQueryPool(device, &queries, nullptr, &query_pool_), "vkCreateQueryPool");
-    }
-  } catch (...) {
-    vkDestroyFence(device, fence_, nullptr);
-    vkDestroyCommandPool(device, pool_, nullptr);
-    throw;
+    : pipelines_(pipelines), commands_(pipelines.context()) {
+  if (timestamps != Timestamps::None && context().info().timestamps) {
+    timestamps_ = timestamps;
+    query_capacity_ = timestamps == Timestamps::Bracket ? 2 : max_commands + 1;
+    VkQueryPoolCreateInfo queries{};
+    queries.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO;
+    queries.queryType = VK_QUERY_TYPE_TIMESTAMP;
+    queries.queryCount = query_capacity_;
+    check(vkCreateQueryPool(context().device(), &queries, nullptr, &query_pool_),
+          "vkCreateQueryPool");
   }
 }
 
@@ -59,13 +39,11 @@ CommandSequence::~CommandSequence() {
   VkDevice device = context().device();
   for (VkDescriptorPool pool : descriptor_pools_) vkDestroyDescriptorPool(device, pool, nullptr);
   if (query_pool_ != VK_NULL_HANDLE) vkDestroyQueryPool(device, query_pool_, nullptr);
-  vkDestroyFence(device, fence_, nullptr);
-  vkDestroyCommandPool(device, pool_, nullptr);
 }
 
 void CommandSequence::begin() {
   VkDevice device = context().device();
-  check(vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
+  check(vkResetCommandBuffer(commands_.handle(), 0), "vkResetCommandBuffer");
   for (uint32_t i = 0; i < pools_used_; ++i)
     check(vkResetDescriptorPool(device, descriptor_pools_[i], 0), "vkResetDescriptorPool");
   pools_used_ = 0;
@@ -78,12 +56,12 @@ void CommandSequence::begin() {
   last_timestamps_.clear();
   VkCommandBufferBeginInfo info{};
   info.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
-  check(vkBeginCommandBuffer(commands_, &info), "vkBeginCommandBuffer");
+  check(vkBeginCommandBuffer(commands_.handle(), &info), "vkBeginCommandBuffer");
   recording_ = true;
   recorded_ = false;
   queries_written_ = 0;
   if (timestamps()) {
-    vkCmdResetQueryPool(commands_, query_pool_, 0, query_capacity_);
+    vkCmdResetQueryPool(commands_.handle(), query_pool_, 0, query_capacity_);
     write_timestamp();
   }
   // The previous submission (of this or another sequence) may have written what this one reads.
@@ -162,13 +140,13 @@ void CommandSequence::dispatch_bytes(std::string_view name, std::span<const Buff
   }
   vkUpdateDescriptorSets(context().device(), static_cast<uint32_t>(writes.size()), writes.data(), 0,
                          nullptr);
-  vkCmdBindPipeline(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline);
-  vkCmdBindDescriptorSets(commands_, VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1, &set, 0,
-                          nullptr);
+  vkCmdBindPipeline(commands_.handle(), VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.pipeline);
+  vkCmdBindDescriptorSets(commands_.handle(), VK_PIPELINE_BIND_POINT_COMPUTE, pipeline.layout, 0, 1,
+                          &set, 0, nullptr);
   if (push_bytes > 0)
-    vkCmdPushConstants(commands_, pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, push_bytes,
-                       push);
-  vkCmdDispatch(commands_, groups.x, groups.y, groups.z);
+    vkCmdPushConstants(commands_.handle(), pipeline.layout, VK_SHADER_STAGE_COMPUTE_BIT, 0,
+                       push_bytes, push);
+  vkCmdDispatch(commands_.handle(), groups.x, groups.y, groups.z);
   ++dispatches_;
   uint64_t bytes = 0;
   for (const BufferRange& range : bindings) bytes += range.size;
@@ -189,7 +167,7 @@ void CommandSequence::write_timestamp() {
   if (queries_written_ >= query_capacity_)
     fail("Vulkan: more timestamps than the {} this sequence was made for", query_capacity_);
   // Bottom of pipe: written once every earlier command has finished.
-  vkCmdWriteTimestamp(commands_, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool_,
+  vkCmdWriteTimestamp(commands_.handle(), VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, query_pool_,
                       queries_written_++);
 }
 
@@ -205,7 +183,7 @@ void CommandSequence::copy(const Buffer& source, uint64_t source_offset, const B
       {destination.handle(), destination_offset, destination_offset + bytes, true}};
   order(accesses);
   VkBufferCopy region{source_offset, destination_offset, bytes};
-  vkCmdCopyBuffer(commands_, source.handle(), destination.handle(), 1, &region);
+  vkCmdCopyBuffer(commands_.handle(), source.handle(), destination.handle(), 1, &region);
   finish_command("copy", 2 * bytes);
 }
 
@@ -227,7 +205,8 @@ void CommandSequence::barrier() {
   memory.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
   memory.srcAccessMask = kWrites;
   memory.dstAccessMask = kReadsAndWrites;
-  vkCmdPipelineBarrier(commands_, kWorkStages, kWorkStages, 0, 1, &memory, 0, nullptr, 0, nullptr);
+  vkCmdPipelineBarrier(commands_.handle(), kWorkStages, kWorkStages, 0, 1, &memory, 0, nullptr, 0,
+                       nullptr);
   since_barrier_.clear();
   ++barriers_;
 }
@@ -240,10 +219,10 @@ void CommandSequence::end() {
   memory.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
   memory.srcAccessMask = kWrites;
   memory.dstAccessMask = VK_ACCESS_HOST_READ_BIT;
-  vkCmdPipelineBarrier(commands_, kWorkStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &memory, 0,
-                       nullptr, 0, nullptr);
+  vkCmdPipelineBarrier(commands_.handle(), kWorkStages, VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &memory,
+                       0, nullptr, 0, nullptr);
   if (timestamps_ == Timestamps::Bracket) write_timestamp();
-  check(vkEndCommandBuffer(commands_), "vkEndCommandBuffer");
+  check(vkEndCommandBuffer(commands_.handle()), "vkEndCommandBuffer");
   recording_ = false;
   recorded_ = true;
 }
@@ -251,13 +230,12 @@ void CommandSequence::end() {
 void CommandSequence::submit_and_wait() {
   if (!recorded_) fail("Vulkan: submit of a sequence that was not recorded");
   VkDevice device = context().device();
-  check(vkResetFences(device, 1, &fence_), "vkResetFences");
-  context().submit(commands_, fence_);
+  commands_.submit();
   // Polls instead of sleeping in vkWaitForFences: a blocked waiter wakes ~50 us after the GPU
   // finishes (on the H200), a poller ~20 us. Yielding between polls leaves the core to anyone
   // runnable (lavapipe's worker threads, when the "GPU" is the CPU).
   for (;;) {
-    const VkResult status = vkGetFenceStatus(device, fence_);
+    const VkResult status = vkGetFenceStatus(device, commands_.fence());
     if (status == VK_SUCCESS) break;
     if (status != VK_NOT_READY) check(status, "vkGetFenceStatus");
     std::this_thread::yield();

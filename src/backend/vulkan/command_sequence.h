@@ -15,6 +15,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "backend/vulkan/fenced_command_buffer.h"
 #include "backend/vulkan/memory.h"
 #include "backend/vulkan/pipelines.h"
 
@@ -114,9 +115,7 @@ class CommandSequence {
   double tick_seconds(uint64_t from, uint64_t to) const;
 
   Pipelines& pipelines_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  FencedCommandBuffer commands_;
   std::vector<VkDescriptorPool> descriptor_pools_;
   uint32_t pools_used_ = 0;  // pools_[0 .. pools_used_-1] have sets in this recording
   std::vector<Access> since_barrier_;

@@ -117,49 +117,25 @@ void Buffer::release() {
 }
 
 Transfer::Transfer(const Context& context, uint64_t staging_bytes)
-    : context_(context), staging_(context, staging_bytes, MemoryRole::Staging, "transfer staging") {
-  VkCommandPoolCreateInfo pool{};
-  pool.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO;
-  pool.flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT;
-  pool.queueFamilyIndex = context.queue_family();
-  VkDevice device = context.device();
-  check(vkCreateCommandPool(device, &pool, nullptr, &pool_), "vkCreateCommandPool");
-  VkCommandBufferAllocateInfo allocate{};
-  allocate.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO;
-  allocate.commandPool = pool_;
-  allocate.level = VK_COMMAND_BUFFER_LEVEL_PRIMARY;
-  allocate.commandBufferCount = 1;
-  VkFenceCreateInfo fence{};
-  fence.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO;
-  try {
-    check(vkAllocateCommandBuffers(device, &allocate, &commands_), "vkAllocateCommandBuffers");
-    check(vkCreateFence(device, &fence, nullptr, &fence_), "vkCreateFence");
-  } catch (...) {
-    vkDestroyCommandPool(device, pool_, nullptr);
-    throw;
-  }
-}
-
-Transfer::~Transfer() {
-  vkDestroyFence(context_.device(), fence_, nullptr);
-  vkDestroyCommandPool(context_.device(), pool_, nullptr);
-}
+    : context_(context),
+      staging_(context, staging_bytes, MemoryRole::Staging, "transfer staging"),
+      commands_(context) {}
 
 template <typename Record>
 void Transfer::run(Record&& record) {
   VkCommandBufferBeginInfo begin{};
   begin.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO;
   begin.flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT;
-  check(vkBeginCommandBuffer(commands_, &begin), "vkBeginCommandBuffer");
+  check(vkBeginCommandBuffer(commands_.handle(), &begin), "vkBeginCommandBuffer");
   // Earlier work on the queue (kernels, earlier copies) may touch the same buffers.
   VkMemoryBarrier before{};
   before.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
   before.srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
   before.dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT;
-  vkCmdPipelineBarrier(commands_,
+  vkCmdPipelineBarrier(commands_.handle(),
                        VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                        VK_PIPELINE_STAGE_TRANSFER_BIT, 0, 1, &before, 0, nullptr, 0, nullptr);
-  record(commands_);
+  record(commands_.handle());
   // Makes the copies visible to later queue work and to the host.
   VkMemoryBarrier after{};
   after.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER;
@@ -167,15 +143,15 @@ void Transfer::run(Record&& record) {
   after.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT |
                         VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_READ_BIT |
                         VK_ACCESS_TRANSFER_WRITE_BIT;
-  vkCmdPipelineBarrier(commands_, VK_PIPELINE_STAGE_TRANSFER_BIT,
+  vkCmdPipelineBarrier(commands_.handle(), VK_PIPELINE_STAGE_TRANSFER_BIT,
                        VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT |
                            VK_PIPELINE_STAGE_TRANSFER_BIT,
                        0, 1, &after, 0, nullptr, 0, nullptr);
-  check(vkEndCommandBuffer(commands_), "vkEndCommandBuffer");
-  check(vkResetFences(context_.device(), 1, &fence_), "vkResetFences");
-  context_.submit(commands_, fence_);
-  check(vkWaitForFences(context_.device(), 1, &fence_, VK_TRUE, UINT64_MAX), "vkWaitForFences");
-  check(vkResetCommandBuffer(commands_, 0), "vkResetCommandBuffer");
+  check(vkEndCommandBuffer(commands_.handle()), "vkEndCommandBuffer");
+  commands_.submit();
+  const VkFence fence = commands_.fence();
+  check(vkWaitForFences(context_.device(), 1, &fence, VK_TRUE, UINT64_MAX), "vkWaitForFences");
+  check(vkResetCommandBuffer(commands_.handle(), 0), "vkResetCommandBuffer");
 }
 
 void Transfer::upload(const Buffer& destination, uint64_t offset,

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "backend/vulkan/context.h"
+#include "backend/vulkan/fenced_command_buffer.h"
 
 namespace quant::vulkan {
 
@@ -67,7 +68,6 @@ inline BufferRange whole(const Buffer& buffer) {
 class Transfer {
  public:
   explicit Transfer(const Context& context, uint64_t staging_bytes = 64ull << 20);
-  ~Transfer();
   Transfer(const Transfer&) = delete;
   Transfer& operator=(const Transfer&) = delete;
 
@@ -84,9 +84,7 @@ class Transfer {
 
   const Context& context_;
   Buffer staging_;
-  VkCommandPool pool_ = VK_NULL_HANDLE;
-  VkCommandBuffer commands_ = VK_NULL_HANDLE;
-  VkFence fence_ = VK_NULL_HANDLE;
+  FencedCommandBuffer commands_;
 };
 
 }  // namespace quant::vulkan
