@@ -1,13 +1,17 @@
 #include "backend/cpu/cpu_backend.h"
 
 #include <algorithm>
+#include <array>
 #include <cassert>
 #include <cstring>
+#include <type_traits>
 
+#include "backend/cpu/attention.h"
 #include "backend/cpu/cpu_topology.h"
 #include "backend/cpu/kernels_deltanet.h"
 #include "backend/cpu/kernels_gated_attention.h"
 #include "backend/cpu/quantize_activations.h"
+#include "backend/cpu/vector_exp.h"
 #include "common/error.h"
 
 namespace quant::cpu {
@@ -29,11 +33,12 @@ uint32_t resolve_threads(uint32_t requested) {
   return requested > 0 ? requested : physical_core_count();
 }
 
-// Rows per chunk of a MatVec split: about four chunks per thread, so that a thread that falls
-// behind is made up for by the others, in multiples of 16 rows (64 bytes of output).
-uint64_t row_chunk(uint64_t n_rows, uint32_t n_threads) {
-  return std::max<uint64_t>(16, round_up(n_rows / (uint64_t{n_threads} * 4), 16));
-}
+// Rows of the MatVec chunks the threads take: a tile of the fast kernels (64 bytes of output).
+constexpr uint64_t kRowGranule = 16;
+
+// At most this many consecutive MatVecs of one input run as one parallel step (q, k and v; gate
+// and up).
+constexpr size_t kMaxFusedMatvecs = 4;
 
 WeightMatrix make_matrix(const plan::WeightRef& w) {
   const TypeTraits& traits = type_traits(w.type);
@@ -94,19 +99,24 @@ CpuBackend::CpuBackend(const plan::Plan& plan, const CpuBackendOptions& options)
   arena_.assign(arena_size, 0.0f);
 
   for (const plan::KvCacheDecl& c : plan.kv_caches) {
-    const size_t stride = size_t{c.n_kv_heads} * c.head_dim;
-    kv_caches_.push_back(KvCache{.keys = std::vector<float>(stride * context_length_),
-                                 .values = std::vector<float>(stride * context_length_),
-                                 .stride = stride});
+    const size_t head_keys = key_block_floats(context_length_, c.head_dim);
+    const size_t head_values = size_t{context_length_} * c.head_dim;
+    kv_caches_.push_back(KvCache{.keys = std::vector<float>(head_keys * c.n_kv_heads),
+                                 .values = std::vector<float>(head_values * c.n_kv_heads),
+                                 .head_keys = head_keys,
+                                 .head_values = head_values,
+                                 .n_kv_heads = c.n_kv_heads,
+                                 .head_dim = c.head_dim});
   }
   for (const plan::StateDecl& s : plan.states) states_.emplace_back(s.n_floats, 0.0f);
   size_t delta_net_scratch = 0;  // GatedDeltaNet needs head_v_dim floats
   for (const plan::Op& op : plan.ops)
     if (const auto* delta_net = std::get_if<plan::GatedDeltaNet>(&op.kind))
       delta_net_scratch = std::max<size_t>(delta_net_scratch, delta_net->head_v_dim);
+  const size_t attention_scratch = kQueryGroup * key_block_floats(context_length_, 1);
   scratch_.assign(
       pool_.size(),
-      std::vector<float>(std::max<size_t>({max_cols, context_length_, delta_net_scratch})));
+      std::vector<float>(std::max<size_t>({max_cols, attention_scratch, delta_net_scratch})));
 }
 
 void CpuBackend::reset() {
@@ -119,7 +129,7 @@ void CpuBackend::run_rows(uint64_t n_rows, uint64_t work, const Rows& rows) {
     rows(uint64_t{0}, n_rows);
     return;
   }
-  pool_.run_chunks(n_rows, row_chunk(n_rows, pool_.size()),
+  pool_.run_chunks(n_rows, kRowGranule,
                    [&](uint32_t, uint64_t begin, uint64_t end) { rows(begin, end); });
 }
 
@@ -187,26 +197,62 @@ std::span<const float> CpuBackend::prefill(std::span<const int32_t> tokens, uint
   return {buffer(plan_.logits) + last_row * stride(plan_.logits), plan_.n_vocab};
 }
 
+size_t CpuBackend::fusable_matvecs(size_t first_op) const {
+  const auto* first = std::get_if<plan::MatVec>(&plan_.ops[first_op].kind);
+  const FastMatvec& fast = fast_matvecs_[first->weight.index];
+  if (fast.kernel == nullptr || first->out == plan_.logits) return 1;
+  size_t n = 1;
+  for (; n < kMaxFusedMatvecs && first_op + n < plan_.ops.size(); ++n) {
+    const auto* next = std::get_if<plan::MatVec>(&plan_.ops[first_op + n].kind);
+    if (next == nullptr || next->in != first->in || next->out == plan_.logits) break;
+    const FastMatvec& next_fast = fast_matvecs_[next->weight.index];
+    if (next_fast.kernel == nullptr || next_fast.layout.format != fast.layout.format ||
+        next_fast.layout.cols != fast.layout.cols)
+      break;
+    // Each output must be none of the inputs and outputs before it.
+    bool clashes = next->out == first->in;
+    for (size_t k = 0; k < n; ++k)
+      clashes |= std::get<plan::MatVec>(plan_.ops[first_op + k].kind).out == next->out;
+    if (clashes) break;
+  }
+  return n;
+}
+
 void CpuBackend::run_plan(std::span<const int32_t> tokens, uint32_t pos,
                           const PlanObserver* observer, size_t first_logits_row) {
   assert(!tokens.empty() && tokens.size() <= max_batch_);
   assert(pos + tokens.size() <= context_length_);
+  const auto n_tokens = static_cast<uint32_t>(tokens.size());
   quantized_input_.valid = false;
-  for (const plan::Op& op : plan_.ops) {
-    // Only MatVecs leave a quantized input valid (they never write the buffer they read).
-    if (!std::holds_alternative<plan::MatVec>(op.kind)) quantized_input_.valid = false;
+  for (size_t i = 0; i < plan_.ops.size();) {
+    const plan::Op& op = plan_.ops[i];
+    size_t n_ops = 1;
     const auto* matvec = std::get_if<plan::MatVec>(&op.kind);
-    if (matvec != nullptr && matvec->out == plan_.logits && first_logits_row > 0) {
+    if (matvec == nullptr) {
+      // Only MatVecs leave a quantized input valid (they never write the buffer they read).
+      quantized_input_.valid = false;
+      std::visit(
+          [&](const auto& o) {
+            if constexpr (!std::is_same_v<std::decay_t<decltype(o)>, plan::MatVec>)
+              run(o, tokens, pos);
+          },
+          op.kind);
+    } else if (matvec->out == plan_.logits && first_logits_row > 0) {
       // The vocabulary projection, for the rows whose logits are wanted (prefill: the last).
       if (first_logits_row < tokens.size())
-        run_matvec(*matvec, static_cast<uint32_t>(first_logits_row),
-                   static_cast<uint32_t>(tokens.size() - first_logits_row));
+        run_matvecs({&matvec, 1}, static_cast<uint32_t>(first_logits_row),
+                    n_tokens - static_cast<uint32_t>(first_logits_row));
     } else {
-      std::visit([&](const auto& o) { run(o, tokens, pos); }, op.kind);
+      n_ops = fusable_matvecs(i);
+      std::array<const plan::MatVec*, kMaxFusedMatvecs> group{};
+      for (size_t k = 0; k < n_ops; ++k) group[k] = &std::get<plan::MatVec>(plan_.ops[i + k].kind);
+      run_matvecs({group.data(), n_ops}, 0, n_tokens);
     }
-    if (observer == nullptr) continue;
-    if (const std::optional<plan::BufferId> out = plan::output_of(op))
-      (*observer)(op, {buffer(*out), plan_.buffer(*out).n_floats});
+    if (observer != nullptr)
+      for (size_t k = i; k < i + n_ops; ++k)
+        if (const std::optional<plan::BufferId> out = plan::output_of(plan_.ops[k]))
+          (*observer)(plan_.ops[k], {buffer(*out), plan_.buffer(*out).n_floats});
+    i += n_ops;
   }
 }
 
@@ -240,37 +286,58 @@ const uint8_t* CpuBackend::matvec_input(plan::BufferId in, const ActivationLayou
   return quantized;
 }
 
-void CpuBackend::run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t) {
-  run_matvec(op, 0, static_cast<uint32_t>(tokens.size()));
-}
-
-void CpuBackend::run_matvec(const plan::MatVec& op, uint32_t first_row, uint32_t n_batch) {
-  const WeightMatrix& w = weights_[op.weight.index];
-  float* out = buffer(op.out) + first_row * stride(op.out);
-  const FastMatvec& fast = fast_matvecs_[op.weight.index];
+void CpuBackend::run_matvecs(std::span<const plan::MatVec* const> ops, uint32_t first_row,
+                             uint32_t n_batch) {
+  const plan::MatVec& first = *ops.front();
+  const FastMatvec& fast = fast_matvecs_[first.weight.index];
   if (fast.kernel == nullptr) {
-    const float* in = buffer(op.in) + first_row * stride(op.in);
+    assert(ops.size() == 1);
+    const WeightMatrix& w = weights_[first.weight.index];
+    const float* in = buffer(first.in) + first_row * stride(first.in);
+    float* out = buffer(first.out) + first_row * stride(first.out);
     run_split(w.rows, w.rows * w.cols * n_batch, [&](uint32_t thread, ThreadPool::Range rows) {
-      matvec_rows(w, in, stride(op.in), out, stride(op.out), n_batch, rows.begin, rows.end,
+      matvec_rows(w, in, stride(first.in), out, stride(first.out), n_batch, rows.begin, rows.end,
                   scratch_[thread].data());
     });
     return;
   }
+  // The products share the quantized input; their rows are split among the threads as one range.
   const bool quantized = fast.layout.format != ActivationFormat::F32;
-  const MatmulArgs args{
-      .weights = w.data,
-      .weight_row_bytes = w.row_bytes,
-      .cols = w.cols,
-      .activations = matvec_input(op.in, fast.layout, first_row, n_batch),
-      .activation_stride = quantized ? fast.layout.row_bytes : stride(op.in) * sizeof(float),
-      .layout = fast.layout,
-      .n_tokens = n_batch,
-      .out = out,
-      .out_stride = stride(op.out),
+  const uint8_t* activations = matvec_input(first.in, fast.layout, first_row, n_batch);
+  struct Part {
+    MatmulRowsFn kernel;
+    MatmulArgs args;
+    uint64_t first;  // of the joint row range
+    uint64_t rows;
   };
-  run_rows(w.rows, w.rows * w.cols * n_batch,
-           [&](uint64_t begin, uint64_t end) { fast.kernel(args, begin, end); });
-  if (quantized_input_.buffer == op.out) quantized_input_.valid = false;
+  std::array<Part, kMaxFusedMatvecs> parts;
+  uint64_t n_rows = 0;
+  for (size_t k = 0; k < ops.size(); ++k) {
+    const WeightMatrix& w = weights_[ops[k]->weight.index];
+    parts[k] = Part{.kernel = fast_matvecs_[ops[k]->weight.index].kernel,
+                    .args = {.weights = w.data,
+                             .weight_row_bytes = w.row_bytes,
+                             .cols = w.cols,
+                             .activations = activations,
+                             .activation_stride = quantized ? fast.layout.row_bytes
+                                                            : stride(first.in) * sizeof(float),
+                             .layout = fast.layout,
+                             .n_tokens = n_batch,
+                             .out = buffer(ops[k]->out) + first_row * stride(ops[k]->out),
+                             .out_stride = stride(ops[k]->out)},
+                    .first = n_rows,
+                    .rows = w.rows};
+    n_rows += w.rows;
+  }
+  run_rows(n_rows, n_rows * fast.layout.cols * n_batch, [&](uint64_t begin, uint64_t end) {
+    for (size_t k = 0; k < ops.size(); ++k) {
+      const Part& part = parts[k];
+      const uint64_t from = std::max(begin, part.first), to = std::min(end, part.first + part.rows);
+      if (from < to) part.kernel(part.args, from - part.first, to - part.first);
+    }
+  });
+  for (const plan::MatVec* op : ops)
+    if (quantized_input_.buffer == op->out) quantized_input_.valid = false;
 }
 
 void CpuBackend::run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t) {
@@ -293,33 +360,44 @@ void CpuBackend::run(const plan::Rope& op, std::span<const int32_t> tokens, uint
 
 void CpuBackend::run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos) {
   KvCache& cache = kv_caches_[op.cache.index];
-  run_split(tokens.size(), tokens.size() * cache.stride * 2,
-            [&](uint32_t, ThreadPool::Range batch) {
-              for (uint64_t b = batch.begin; b < batch.end; ++b) {
-                const size_t at = (pos + b) * cache.stride;
-                std::memcpy(cache.keys.data() + at, buffer(op.k) + b * stride(op.k),
-                            cache.stride * sizeof(float));
-                std::memcpy(cache.values.data() + at, buffer(op.v) + b * stride(op.v),
-                            cache.stride * sizeof(float));
-              }
-            });
+  const size_t row = size_t{cache.n_kv_heads} * cache.head_dim;
+  run_split(tokens.size(), tokens.size() * row * 2, [&](uint32_t, ThreadPool::Range batch) {
+    for (uint64_t b = batch.begin; b < batch.end; ++b) {
+      const auto at = static_cast<uint32_t>(pos + b);
+      const float* k = buffer(op.k) + b * stride(op.k);
+      const float* v = buffer(op.v) + b * stride(op.v);
+      for (uint32_t h = 0; h < cache.n_kv_heads; ++h) {
+        const size_t head = size_t{h} * cache.head_dim;
+        store_key(k + head, cache.head_dim, at, cache.keys.data() + h * cache.head_keys);
+        std::memcpy(cache.values.data() + h * cache.head_values + size_t{at} * cache.head_dim,
+                    v + head, cache.head_dim * sizeof(float));
+      }
+    }
+  });
 }
 
+// A task is one head's queries of a group of kQueryGroup tokens: the head's keys and values are
+// read once per group. Tasks go to the threads head by head, so a thread's groups share them.
 void CpuBackend::run(const plan::Attention& op, std::span<const int32_t> tokens, uint32_t pos) {
   const KvCache& cache = kv_caches_[op.cache.index];
   const uint32_t group = op.n_heads / op.n_kv_heads;
-  const uint64_t n_tasks = uint64_t{op.n_heads} * tokens.size();
-  const uint64_t work = n_tasks * (pos + tokens.size()) * op.head_dim * 2;
+  const auto n_tokens = static_cast<uint32_t>(tokens.size());
+  const uint32_t n_groups = (n_tokens + kQueryGroup - 1) / kQueryGroup;
+  const uint64_t n_tasks = uint64_t{op.n_heads} * n_groups;
+  const uint64_t work = uint64_t{op.n_heads} * n_tokens * (pos + n_tokens) * op.head_dim * 2;
   run_split(n_tasks, work, [&](uint32_t thread, ThreadPool::Range tasks) {
     for (uint64_t task = tasks.begin; task < tasks.end; ++task) {
-      const uint64_t b = task / op.n_heads;
-      const auto head = static_cast<uint32_t>(task % op.n_heads);
-      const size_t kv_offset = size_t{head / group} * op.head_dim;
-      attention_head(buffer(op.q) + b * stride(op.q) + size_t{head} * op.head_dim,
-                     cache.keys.data() + kv_offset, cache.values.data() + kv_offset, cache.stride,
-                     pos + static_cast<uint32_t>(b) + 1, op.head_dim, op.scale,
-                     scratch_[thread].data(),
-                     buffer(op.out) + b * stride(op.out) + size_t{head} * op.head_dim);
+      const auto head = static_cast<uint32_t>(task / n_groups);
+      const auto first = static_cast<uint32_t>(task % n_groups) * kQueryGroup;
+      const uint32_t kv_head = head / group;
+      const KvHead kv{.keys = cache.keys.data() + kv_head * cache.head_keys,
+                      .values = cache.values.data() + kv_head * cache.head_values,
+                      .value_stride = op.head_dim};
+      const size_t head_offset = size_t{head} * op.head_dim;
+      causal_attention(buffer(op.q) + first * stride(op.q) + head_offset, stride(op.q),
+                       std::min(kQueryGroup, n_tokens - first), pos + first, kv, op.head_dim,
+                       op.scale, scratch_[thread].data(),
+                       buffer(op.out) + first * stride(op.out) + head_offset, stride(op.out));
     }
   });
 }
@@ -329,9 +407,9 @@ void CpuBackend::run(const plan::SwiGLU& op, std::span<const int32_t> tokens, ui
   constexpr uint64_t kCost = 16;
   run_elementwise(tokens.size(), plan_.buffer(op.out).n_floats, kCost,
                   [&](uint64_t b, uint64_t begin, uint64_t end) {
-                    swiglu(buffer(op.gate) + b * stride(op.gate) + begin,
-                           buffer(op.up) + b * stride(op.up) + begin,
-                           buffer(op.out) + b * stride(op.out) + begin, end - begin);
+                    silu_mul(buffer(op.gate) + b * stride(op.gate) + begin,
+                             buffer(op.up) + b * stride(op.up) + begin,
+                             buffer(op.out) + b * stride(op.out) + begin, end - begin);
                   });
 }
 

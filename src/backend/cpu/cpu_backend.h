@@ -51,10 +51,14 @@ class CpuBackend final : public Backend {
   Isa isa() const { return isa_; }
 
  private:
+  // Per KV head: its key blocks (attention.h) and its values, [context_length][head_dim].
   struct KvCache {
-    std::vector<float> keys;    // [context_length][n_kv_heads * head_dim]
-    std::vector<float> values;  // the same
-    size_t stride = 0;          // n_kv_heads * head_dim
+    std::vector<float> keys;
+    std::vector<float> values;
+    size_t head_keys = 0;    // floats of one KV head's key blocks
+    size_t head_values = 0;  // context_length * head_dim
+    uint32_t n_kv_heads = 0;
+    uint32_t head_dim = 0;
   };
 
   // An F32 vector weight (norm scale): the mapping itself, or the copy made at creation.
@@ -87,9 +91,12 @@ class CpuBackend final : public Backend {
 
   void run(const plan::Embed& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::RmsNorm& op, std::span<const int32_t> tokens, uint32_t pos);
-  void run(const plan::MatVec& op, std::span<const int32_t> tokens, uint32_t pos);
-  // A MatVec for the n_batch batch rows from first_row on only.
-  void run_matvec(const plan::MatVec& op, uint32_t first_row, uint32_t n_batch);
+  // How many MatVecs from ops[first_op] (a MatVec) on can run as one step: consecutive ones of
+  // the same input, fast kernels and activation layout, none writing what another reads or writes.
+  size_t fusable_matvecs(size_t first_op) const;
+  // MatVecs of one input (several only where fusable_matvecs allows) for the n_batch batch rows
+  // from first_row on.
+  void run_matvecs(std::span<const plan::MatVec* const> ops, uint32_t first_row, uint32_t n_batch);
   void run(const plan::Add& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::Rope& op, std::span<const int32_t> tokens, uint32_t pos);
   void run(const plan::KvStore& op, std::span<const int32_t> tokens, uint32_t pos);
@@ -110,8 +117,9 @@ class CpuBackend final : public Backend {
   std::vector<size_t> buffer_offsets_;              // into arena_, per buffer
   std::vector<size_t> buffer_strides_;              // floats between the rows of a buffer
   std::vector<KvCache> kv_caches_;
-  std::vector<std::vector<float>> states_;   // one per plan state, zero at a sequence's start
-  std::vector<std::vector<float>> scratch_;  // per thread: a dequantized row or attention scores
+  std::vector<std::vector<float>> states_;  // one per plan state, zero at a sequence's start
+  // Per thread: a dequantized row, attention scores or a DeltaNet head's values.
+  std::vector<std::vector<float>> scratch_;
 
   // The fast MatVec path: per plan weight its kernel (null: the exact path) and input layout.
   struct FastMatvec {

@@ -1,6 +1,5 @@
 #include "backend/cpu/kernels.h"
 
-#include <algorithm>
 #include <cassert>
 #include <cmath>
 #include <cstring>
@@ -64,10 +63,6 @@ void add(const float* a, const float* b, float* out, size_t n) {
   for (size_t i = 0; i < n; ++i) out[i] = a[i] + b[i];
 }
 
-void swiglu(const float* gate, const float* up, float* out, size_t n) {
-  for (size_t i = 0; i < n; ++i) out[i] = gate[i] / (1.0f + std::exp(-gate[i])) * up[i];
-}
-
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, float theta,
           plan::RopeStyle style, uint32_t pos) {
   // The angle of pair i is pos * theta^(-2i/n_rot), built by repeated multiplication in F32 as the
@@ -89,28 +84,6 @@ void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, float t
       head[second] = x0 * s + x1 * c;
     }
     angle *= angle_step;
-  }
-}
-
-void attention_head(const float* q, const float* keys, const float* values, size_t kv_stride,
-                    uint32_t n_positions, uint32_t head_dim, float scale, float* scores,
-                    float* out) {
-  float max_score = -INFINITY;
-  for (uint32_t t = 0; t < n_positions; ++t) {
-    scores[t] = scale * dot(q, keys + t * kv_stride, head_dim);
-    max_score = std::max(max_score, scores[t]);
-  }
-  double sum = 0.0;
-  for (uint32_t t = 0; t < n_positions; ++t) {
-    scores[t] = std::exp(scores[t] - max_score);
-    sum += scores[t];
-  }
-  const float inverse_sum = static_cast<float>(1.0 / sum);
-  std::memset(out, 0, head_dim * sizeof(float));
-  for (uint32_t t = 0; t < n_positions; ++t) {
-    const float p = scores[t] * inverse_sum;
-    const float* v = values + t * kv_stride;
-    for (uint32_t d = 0; d < head_dim; ++d) out[d] += p * v[d];
   }
 }
 

@@ -46,18 +46,8 @@ void matvec_rows(const WeightMatrix& w, const float* in, size_t in_stride, float
 // out = a + b.
 void add(const float* a, const float* b, float* out, size_t n);
 
-// out = silu(gate) * up.
-void swiglu(const float* gate, const float* up, float* out, size_t n);
-
 // Rotates the first n_rot values of each of n_heads heads of x in place for position `pos`.
 void rope(float* x, uint32_t n_heads, uint32_t head_dim, uint32_t n_rot, float theta,
           plan::RopeStyle style, uint32_t pos);
-
-// One query head over n_positions cached positions: out = sum_t softmax(scale * q·k_t)_t v_t, where
-// k_t = keys + t * kv_stride (head_dim values) and v_t = values + t * kv_stride. `scores` holds
-// n_positions floats.
-void attention_head(const float* q, const float* keys, const float* values, size_t kv_stride,
-                    uint32_t n_positions, uint32_t head_dim, float scale, float* scores,
-                    float* out);
 
 }  // namespace quant::cpu

@@ -57,8 +57,11 @@ ActivationLayout activation_layout(ActivationFormat format, uint64_t cols) {
   layout.sums_offset = layout.scales_offset + round_up(n_blocks * sizeof(float), kPartAlign);
   layout.row_bytes = layout.sums_offset + round_up(sums_bytes, kPartAlign);
   if (k_blocks) {
-    layout.sum_pairs_offset = layout.row_bytes;
-    layout.row_bytes += round_up(sums_bytes, kPartAlign);
+    const uint64_t n_pairs = (n_blocks + 1) / 2;
+    layout.pair_levels_offset = layout.row_bytes;
+    layout.pair_scales_offset = layout.pair_levels_offset + n_pairs * 2 * kSuperBlockElements;
+    layout.pair_sums_offset = layout.pair_scales_offset + n_pairs * 16 * sizeof(float);
+    layout.row_bytes = layout.pair_sums_offset + n_pairs * 48 * sizeof(float);
   }
   return layout;
 }

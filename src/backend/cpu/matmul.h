@@ -40,9 +40,16 @@ std::optional<ActivationFormat> activation_format(TensorType weight_type);
 
 // Where the parts of one token's quantized activation row lie, in bytes from the row's start:
 // the cols int8 levels at 0, a float scale per block at scales_offset, the block sums at
-// sums_offset (Q8_1: a float s per block; Q8_K: 16 int16 per block). Q8_K rows hold the 16-sums
-// a second time at sum_pairs_offset, ordered for kernels that take 16 blocks at once: int32 word
-// i * n_blocks + block holds sums 2i (low half) and 2i + 1 (high half) of that block, i = 0..7.
+// sums_offset (Q8_1: a float s per block; Q8_K: 16 int16 per block). Q8_K rows hold the same
+// numbers again for the AVX-512 kernels, which take blocks two at a time (pair p: blocks 2p and
+// 2p + 1; a last block without a partner is paired with zeros):
+// - the levels at pair_levels_offset, 512 bytes a pair, in the order of registers that hold 4
+//   levels of every 32-level group of both blocks: byte 64k + 32h + 4j + e of pair p is level
+//   32j + 4k + e of block 2p + h (k = 0..7, h = 0..1, j = 0..7, e = 0..3);
+// - the scales at pair_scales_offset, 16 floats a pair: float 8h + j is the scale d of block
+//   2p + h;
+// - the sums times d at pair_sums_offset, 48 floats a pair: float 8h + j is d times the sum of
+//   group j of block 2p + h, floats 16 + 8h + j and 32 + 8h + j d times its 16-sums 2j and 2j + 1.
 // Every part starts on a 64-byte boundary; rows of a batch are row_bytes apart. For F32 all
 // offsets are 0 and row_bytes is cols floats.
 struct ActivationLayout {
@@ -50,7 +57,9 @@ struct ActivationLayout {
   uint64_t cols = 0;
   size_t scales_offset = 0;
   size_t sums_offset = 0;
-  size_t sum_pairs_offset = 0;
+  size_t pair_levels_offset = 0;
+  size_t pair_scales_offset = 0;
+  size_t pair_sums_offset = 0;
   size_t row_bytes = 0;
 };
 

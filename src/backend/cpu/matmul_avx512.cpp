@@ -1,8 +1,18 @@
 // The AVX-512 kernels (F, BW, VL and VNNI) of the K-quants, chosen at run time where the machine
 // has them (matmul.cpp); other types use the AVX2 kernels (AVX-512 versions of the 32-element
-// types measured no faster). A 512-bit register holds 64 levels, two or four sub-blocks:
-// _mm512_maddubs_epi16 multiplies weight and activation levels into int16 pairs and
-// _mm512_dpwssd_epi32 (VNNI) multiplies those by the sub-block scales and accumulates in int32.
+// types measured no faster).
+//
+// Blocks are taken in pairs, in the order of the activations' pair copy (matmul.h): register k
+// holds levels 32j + 4k .. 32j + 4k + 3 of every 32-level group j of both blocks, in int32 lane
+// 8h + j for block h. A pair of weight blocks is decoded once per tile of tokens into eight such
+// registers; then per token one _mm512_dpbusd_epi32 (VNNI) per register multiplies 64 weight
+// levels with 64 activation levels and adds them in fours into the lane of their group, so all
+// products of a pair meet in one register (two for Q6_K's 16-level sub-blocks), and the group
+// scales, the activation scales and the terms that multiply sums of activation levels (Q4_K's
+// mins, Q6_K's - 32) are applied once per pair, in float. That is one multiply instruction per 64
+// levels where _mm512_maddubs_epi16 + _mm512_madd_epi16 take two, and a few more per pair; the
+// multiply ports are what prompt processing is bound by. Every (row, token) result is the same
+// sequence of operations whatever the tile, so batching never changes a bit.
 //
 // This file is compiled with AVX-512 enabled, so nothing here may be shared with the rest of the
 // program: everything is in an unnamed namespace and it includes no header that defines inline
@@ -21,6 +31,7 @@
 #include <immintrin.h>
 
 #include <type_traits>
+#include <utility>
 
 #include "formats/blocks.h"
 
@@ -29,21 +40,23 @@ namespace {
 
 // Rows per tile, as in the AVX2 driver.
 constexpr uint64_t kRowTile = 16;
-// Blocks whose offset or min terms one register takes at once, a block per 32-bit lane.
-constexpr int kBlockGroup = 16;
+// Tokens per tile: their accumulators and a decoded block fit the 32 registers.
+constexpr int kTokenTile = 16;
+// Pairs of blocks a full tile of tokens takes at a time: their activations (3 KiB a token and
+// pair) stay in the L1 cache.
+constexpr uint64_t kStretchPairs = 2;
+// How far ahead of its reads a one-token product prefetches the weights, in bytes.
+constexpr size_t kPrefetchDistance = 2048;
 
 __m512i load512(const void* p) {
   return _mm512_loadu_si512(p);
-}
-
-__m256i load256(const void* p) {
-  return _mm256_loadu_si256(static_cast<const __m256i*>(p));
 }
 
 float half(uint16_t h) {
   return _cvtsh_ss(h);
 }
 
+// The sum of the 16 lanes, added in pairs: lane i + lane i + 8, then i + 4, i + 2 and i + 1.
 float hsum512(__m512 v) {
   const __m256 high = _mm256_castpd_ps(_mm512_extractf64x4_pd(_mm512_castps_pd(v), 1));
   const __m256 sum8 = _mm256_add_ps(_mm512_castps512_ps256(v), high);
@@ -53,221 +66,268 @@ float hsum512(__m512 v) {
   return _mm_cvtss_f32(s);
 }
 
-// The quantized activation rows (Q8_K) of a token group.
-struct Activations {
-  const uint8_t* first;  // the group's first token
-  size_t stride;
-  const ActivationLayout& layout;
-  uint64_t n_blocks;
+// Steps of store_sums16: two registers of partial sums to one, lanes added in pairs (128-bit
+// lanes 0 + 2 and 1 + 3; 0 + 1 and 2 + 3; then elements 0 + 2 and 1 + 3, 0 + 1 and 2 + 3 of each
+// 128-bit lane), the result holding a's sums before b's.
+__m512 add_halves(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+__m512 add_quarters(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_f32x4(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
+__m512 add_eighths(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(1, 0, 1, 0)),
+                       _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 2, 3, 2)));
+}
+__m512 add_sixteenths(__m512 a, __m512 b) {
+  return _mm512_add_ps(_mm512_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0)),
+                       _mm512_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1)));
+}
 
-  const int8_t* levels(int t, uint64_t block) const {
-    return reinterpret_cast<const int8_t*>(first + t * stride) + block * kSuperBlockElements;
+// Stores hsum512(acc[t]) at out[t * stride] for 16 accumulators: the same pairs of lanes are
+// added, for all tokens at once.
+template <int... I>  // 0..7
+[[gnu::always_inline]] inline void store_sums16(const __m512 (&acc)[16], float* out, size_t stride,
+                                                std::integer_sequence<int, I...>) {
+  const __m512 pairs[8] = {add_halves(acc[2 * I], acc[2 * I + 1])...};  // tokens 2i, 2i + 1
+  // Token 4i + k in 128-bit lane k of quads[i].
+  const __m512 quads[4] = {add_quarters(pairs[0], pairs[1]), add_quarters(pairs[2], pairs[3]),
+                           add_quarters(pairs[4], pairs[5]), add_quarters(pairs[6], pairs[7])};
+  const __m512 halves[2] = {add_eighths(quads[0], quads[1]), add_eighths(quads[2], quads[3])};
+  // Element e of 128-bit lane k is token k + 4e.
+  alignas(64) float sums[16];
+  _mm512_store_ps(sums, add_sixteenths(halves[0], halves[1]));
+  for (int t = 0; t < 16; ++t) out[t * stride] = sums[4 * (t % 4) + t / 4];
+}
+
+// One token's pair of Q8_K blocks, in the parts the kernels read (matmul.h).
+struct ActivationPair {
+  const uint8_t* levels;  // 8 registers of 64 levels
+  const float* scales;    // lane 8h + j: d of block h
+  const float* sums;      // group sums, 16-sums 2j, 16-sums 2j + 1, times d
+
+  [[gnu::always_inline]] ActivationPair(const MatmulArgs& a, const uint8_t* row, uint64_t pair)
+      : levels(row + a.layout.pair_levels_offset + pair * 2 * kSuperBlockElements),
+        scales(reinterpret_cast<const float*>(row + a.layout.pair_scales_offset) + pair * 16),
+        sums(reinterpret_cast<const float*>(row + a.layout.pair_sums_offset) + pair * 48) {}
+
+  // The products of register k of a decoded pair with this pair's, summed in fours per lane,
+  // added to `sum`.
+  [[gnu::always_inline]] __m512i dot(__m512i sum, __m512i q, int k) const {
+    return _mm512_dpbusd_epi32(sum, q, load512(levels + 64 * k));
   }
-  const float* scales(int t) const {
-    return reinterpret_cast<const float*>(first + t * stride + layout.scales_offset);
-  }
-  // The 16-sums of blocks [block, block + 16) paired for sub-blocks 2i and 2i + 1, lanes past
-  // `lanes` zero.
-  __m512i sum_pairs(int t, int i, uint64_t block, __mmask16 lanes) const {
-    const auto* words =
-        reinterpret_cast<const int32_t*>(first + t * stride + layout.sum_pairs_offset);
-    return _mm512_maskz_loadu_epi32(lanes, words + i * n_blocks + block);
-  }
+  __m512 scale() const { return _mm512_loadu_ps(scales); }
+  __m512 group_sums() const { return _mm512_loadu_ps(sums); }
+  __m512 sixteen_sums(int half) const { return _mm512_loadu_ps(sums + 16 + 16 * half); }
 };
 
-// The words of `words` (16 int16) that `index` picks, one per int16 of the result.
-__m512i pick_words(__m256i words, __m512i index) {
-  return _mm512_permutexvar_epi16(index, _mm512_castsi256_si512(words));
+// A register of 4-bit fields of a pair of blocks, each block 128 bytes in two registers: lane i
+// takes dword dwords[i] of block 0 (lanes 0-7) or block 1 (lanes 8-15), shifted right by
+// shifts[i], and keeps the low 4 bits of each byte.
+__m512i nibble_register(__m512i low0, __m512i high0, __m512i low1, __m512i high1, __m512i dwords,
+                        __m512i shifts) {
+  const __m512i both =
+      _mm512_mask_blend_epi32(0xff00, _mm512_permutex2var_epi32(low0, dwords, high0),
+                              _mm512_permutex2var_epi32(low1, dwords, high1));
+  return _mm512_and_si512(_mm512_srlv_epi32(both, shifts), _mm512_set1_epi8(0x0f));
 }
 
-// Word index vector for pick_words: int16 w of the result takes word first + w / run.
-__m512i word_index(int first, int run) {
-  alignas(64) int16_t index[32];
-  for (int w = 0; w < 32; ++w) index[w] = static_cast<int16_t>(first + w / run);
-  return _mm512_load_si512(index);
+// Per lane 8h + j: the float of block h (a, then b).
+__m512 per_block(float a, float b) {
+  return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b));
 }
 
-// Per token: acc += d * dy * sum_j sc_j * (q . y over sub-block j) for the 256 levels of block b,
-// q[k] holding levels 64k..64k+63 and scale[k] the scale of each of their 32 int16 pair sums.
-template <int N>
-void add_block_dots(const Activations& y, uint64_t b, const __m512i (&q)[4],
-                    const __m512i (&scale)[4], float d, __m512 (&acc)[N]) {
-  const __m512 dw = _mm512_set1_ps(d);
-  for (int t = 0; t < N; ++t) {
-    const int8_t* levels = y.levels(t, b);
-    __m512i isum = _mm512_madd_epi16(_mm512_maddubs_epi16(q[0], load512(levels)), scale[0]);
-    for (int k = 1; k < 4; ++k)
-      isum =
-          _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[k], load512(levels + 64 * k)), scale[k]);
-    // The weight scale first, then the activation scale broadcast straight from memory: no
-    // scalar product to move into a vector register per token.
-    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(isum), dw),
-                             _mm512_set1_ps(y.scales(t)[b]), acc[t]);
-  }
-}
-
-// Terms that every block of a group of up to 16 contributes through the activation 16-sums: per
-// block, eight int32 words that pair with the eight words of activation sum pairs (Q4_K: the
-// min m_j twice; Q6_K: scales 2i and 2i + 1), and a float factor. Collected block by block, then
-// turned around to a block per lane.
-struct SumTerms {
-  alignas(64) int32_t words[kBlockGroup][8];
-  alignas(64) float factor[kBlockGroup];
-
-  void set(int block, __m256i block_words, float block_factor) {
-    _mm256_store_si256(reinterpret_cast<__m256i*>(words[block]), block_words);
-    factor[block] = block_factor;
-  }
-
-  // Per token: acc -= factor * dy * (sum pairs . words), for blocks [first_block,
-  // first_block + count).
-  template <int N>
-  void subtract(const Activations& y, uint64_t first_block, int count, __m512 (&acc)[N]) const {
-    const __mmask16 lanes = static_cast<__mmask16>((1u << count) - 1);
-    // In int32 words: block i's eight words start 8 i words in.
-    const __m512i block_offsets =
-        _mm512_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56, 64, 72, 80, 88, 96, 104, 112, 120);
-    __m512i w[8];
-    for (int i = 0; i < 8; ++i)
-      w[i] = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), lanes, block_offsets, &words[0][i],
-                                         sizeof(int32_t));
-    const __m512 f = _mm512_maskz_load_ps(lanes, factor);
-    for (int t = 0; t < N; ++t) {
-      __m512i sum = _mm512_madd_epi16(y.sum_pairs(t, 0, first_block, lanes), w[0]);
-      for (int i = 1; i < 8; ++i)
-        sum = _mm512_dpwssd_epi32(sum, y.sum_pairs(t, i, first_block, lanes), w[i]);
-      const __m512 dy = _mm512_maskz_loadu_ps(lanes, y.scales(t) + first_block);
-      acc[t] = _mm512_fnmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(sum), f), dy, acc[t]);
-    }
-  }
-};
-
-// Q4_K and Q5_K (layout and math as in the AVX2 kernel). A 512-bit load of 64 packed bytes holds
-// sub-blocks 4m (low nibbles, bytes 0-31), 4m + 1 (high nibbles, bytes 0-31), 4m + 2 and 4m + 3
-// (bytes 32-63); lane shuffles put them in element order, so the activations load as they lie.
-// The min terms, dmin * sum_j m_j * sum(y over sub-block j) per block, are taken for 16 blocks at
-// once from the activation sum pairs.
+// Q4_K and Q5_K: per block d_y * (d * sum_j sc_j * sum(q * y over group j) - dmin * sum_j m_j *
+// sum(y over group j)). Bytes 32m .. 32m + 31 of qs hold group 2m in their low nibbles and group
+// 2m + 1 in their high nibbles, so register k takes dword 8m + k of qs for groups 2m and 2m + 1,
+// shifted by 0 and 4.
 template <bool kFiveBits>
 struct KAffineKernel {
   using Block = std::conditional_t<kFiveBits, Q5KBlock, Q4KBlock>;
-  static constexpr int kTokens = 16;  // accumulators and a decoded block fit the 32 registers
 
-  template <int N>
-  static void run(const MatmulArgs& a, const uint8_t* row, const uint8_t* act, float* out) {
-    const auto* blocks = reinterpret_cast<const Block*>(row);
-    const uint64_t n_blocks = a.cols / kSuperBlockElements;
-    const Activations y{act, a.activation_stride, a.layout, n_blocks};
-    const __m512i low4 = _mm512_set1_epi8(0x0f);
-    // The pair sums of q[k] belong to sub-blocks 2k (the first 16) and 2k + 1.
-    __m512i scale_index[4];
-    for (int k = 0; k < 4; ++k) scale_index[k] = word_index(2 * k, 16);
-    __m512 acc[N];
-    for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
-    SumTerms mins;
-    for (uint64_t group = 0; group < n_blocks; group += kBlockGroup) {
-      const int count =
-          static_cast<int>(n_blocks - group < kBlockGroup ? n_blocks - group : kBlockGroup);
-      for (int i = 0; i < count; ++i) {
-        const Block& x = blocks[group + i];
-        uint32_t w[3];
-        __builtin_memcpy(w, x.scales, sizeof(w));
-        const uint32_t low6 = 0x3f3f3f3f, low4_32 = 0x0f0f0f0f, low2 = 0x03030303;
-        const __m128i scales_mins =
-            _mm_setr_epi32(static_cast<int>(w[0] & low6),
-                           static_cast<int>((w[2] & low4_32) | (((w[0] >> 6) & low2) << 4)),
-                           static_cast<int>(w[1] & low6),
-                           static_cast<int>(((w[2] >> 4) & low4_32) | (((w[1] >> 6) & low2) << 4)));
-        const __m256i scales = _mm256_cvtepu8_epi16(scales_mins);  // sc0..sc7, then m0..m7
-        const __m256i min32 = _mm256_cvtepu8_epi32(_mm_srli_si128(scales_mins, 8));
-        mins.set(i, _mm256_or_si256(min32, _mm256_slli_epi32(min32, 16)), half(x.dmin));
-        __m512i q[4];
-        for (int m = 0; m < 2; ++m) {
-          const __m512i packed = load512(x.qs + 64 * m);
-          const __m512i lo = _mm512_and_si512(packed, low4);
-          const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low4);
-          q[2 * m] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-          q[2 * m + 1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
-        }
-        if constexpr (kFiveBits) {
-          // Bit j of qh[l] is the fifth bit of element 32j + l: the 32 bytes, repeated, meet both
-          // 32-element halves of each register, which take bits 2k and 2k + 1.
-          const __m512i top = _mm512_broadcast_i64x4(load256(x.qh));
-          for (int k = 0; k < 4; ++k) {
-            const __m512i bits =
-                _mm512_srlv_epi64(top, _mm512_setr_epi64(2 * k, 2 * k, 2 * k, 2 * k, 2 * k + 1,
-                                                         2 * k + 1, 2 * k + 1, 2 * k + 1));
-            q[k] = _mm512_or_si512(
-                q[k], _mm512_slli_epi16(_mm512_and_si512(bits, _mm512_set1_epi8(1)), 4));
-          }
-        }
-        __m512i scale[4];
-        for (int k = 0; k < 4; ++k) scale[k] = pick_words(scales, scale_index[k]);
-        add_block_dots<N>(y, group + i, q, scale, half(x.d), acc);
-      }
-      mins.subtract<N>(y, group, count, acc);
+  struct Decoded {
+    __m512i q[8];
+    __m512 scale;  // lane 8h + j: d * sc_j of block h
+    __m512 min;    // lane 8h + j: dmin * m_j of block h
+  };
+
+  // Bytes sc0..sc7, m0..m7 of a block.
+  static __m128i scales_mins(const Block& x) {
+    uint32_t w[3];
+    __builtin_memcpy(w, x.scales, sizeof(w));
+    const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
+    return _mm_setr_epi32(static_cast<int>(w[0] & low6),
+                          static_cast<int>((w[2] & low4) | (((w[0] >> 6) & low2) << 4)),
+                          static_cast<int>(w[1] & low6),
+                          static_cast<int>(((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4)));
+  }
+
+  [[gnu::always_inline]] static Decoded decode(const Block& x0, const Block& x1) {
+    Decoded r;
+    const __m128i sm0 = scales_mins(x0), sm1 = scales_mins(x1);
+    r.scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(sm0, sm1))),
+                            per_block(half(x0.d), half(x1.d)));
+    r.min = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm1))),
+                          per_block(half(x0.dmin), half(x1.dmin)));
+    const __m512i low0 = load512(x0.qs), high0 = load512(x0.qs + 64);
+    const __m512i low1 = load512(x1.qs), high1 = load512(x1.qs + 64);
+    const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
+    for (int k = 0; k < 8; ++k) {
+      const __m512i dwords = _mm512_setr_epi32(k, k, 8 + k, 8 + k, 16 + k, 16 + k, 24 + k, 24 + k,
+                                               k, k, 8 + k, 8 + k, 16 + k, 16 + k, 24 + k, 24 + k);
+      r.q[k] = nibble_register(low0, high0, low1, high1, dwords, shifts);
     }
-    for (int t = 0; t < N; ++t) out[t * a.out_stride] = hsum512(acc[t]);
+    if constexpr (kFiveBits) {
+      // Bit j of qh[l] is the fifth bit of level 32j + l: dword k of qh, bit j in lane 8h + j.
+      const __m512i top = _mm512_inserti64x4(
+          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0.qh))),
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1.qh)), 1);
+      const __m512i bit = _mm512_setr_epi32(
+          0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010, 0x20202020, 0x40404040,
+          static_cast<int>(0x80808080), 0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010,
+          0x20202020, 0x40404040, static_cast<int>(0x80808080));
+      for (int k = 0; k < 8; ++k) {
+        const __m512i dword =
+            _mm512_permutexvar_epi32(_mm512_setr_epi32(k, k, k, k, k, k, k, k, 8 + k, 8 + k, 8 + k,
+                                                       8 + k, 8 + k, 8 + k, 8 + k, 8 + k),
+                                     top);
+        r.q[k] = _mm512_mask_add_epi8(r.q[k], _mm512_test_epi8_mask(dword, bit), r.q[k],
+                                      _mm512_set1_epi8(0x10));
+      }
+    }
+    return r;
+  }
+
+  [[gnu::always_inline]] static __m512 add(const Decoded& x, const ActivationPair& y, __m512 acc) {
+    __m512i sum = y.dot(_mm512_setzero_si512(), x.q[0], 0);
+    for (int k = 1; k < 8; ++k) sum = y.dot(sum, x.q[k], k);
+    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(x.scale, y.scale()), acc);
+    return _mm512_fnmadd_ps(x.min, y.group_sums(), acc);
   }
 };
 
-// Q6_K (math as in the AVX2 kernel). A 512-bit load of 64 bytes of ql holds elements 0-63 of a
-// half in its low nibbles and 64-127 in its high nibbles, in order; the 32 bytes of qh, repeated,
-// give each 32-element part its two top bits by a per-lane shift. The - 32 of every level,
-// 32 * d * sum_j sc_j * sum(y over sub-block j) per block, is taken for 16 blocks at once from
-// the activation sum pairs.
+// Q6_K: 16 sub-blocks of 16 with signed 8-bit scales and levels q - 32, q in 0..63. Level
+// 128i + 32s + l (group j = 4i + s) takes the low (s = 0, 1) or high (s = 2, 3) nibble of
+// ql[64i + 32(s % 2) + l] and bits 2s, 2s + 1 of qh[32i + l]. Registers 0-3 hold the first
+// 16 levels of each group, sub-block 2j, and registers 4-7 the rest, sub-block 2j + 1: they sum
+// apart and are scaled apart.
 struct Q6KKernel {
-  static constexpr int kTokens = 16;
+  using Block = Q6KBlock;
 
-  template <int N>
-  static void run(const MatmulArgs& a, const uint8_t* row, const uint8_t* act, float* out) {
-    const auto* blocks = reinterpret_cast<const Q6KBlock*>(row);
-    const uint64_t n_blocks = a.cols / kSuperBlockElements;
-    const Activations y{act, a.activation_stride, a.layout, n_blocks};
-    const __m512i low4 = _mm512_set1_epi8(0x0f), low2 = _mm512_set1_epi8(0x03);
-    const __m512i shift_lo = _mm512_setr_epi64(0, 0, 0, 0, 2, 2, 2, 2);
-    const __m512i shift_hi = _mm512_setr_epi64(4, 4, 4, 4, 6, 6, 6, 6);
-    // The pair sums of q[v] belong to sub-blocks 4v..4v+3 (16 levels, 8 pair sums each).
-    __m512i scale_index[4];
-    for (int v = 0; v < 4; ++v) scale_index[v] = word_index(4 * v, 8);
-    __m512 acc[N];
-    for (int t = 0; t < N; ++t) acc[t] = _mm512_setzero_ps();
-    SumTerms offsets;
-    for (uint64_t group = 0; group < n_blocks; group += kBlockGroup) {
-      const int count =
-          static_cast<int>(n_blocks - group < kBlockGroup ? n_blocks - group : kBlockGroup);
-      for (int i = 0; i < count; ++i) {
-        const Q6KBlock& x = blocks[group + i];
-        const float d = half(x.d);
-        // As int16 words, the 16 scales are also the 8 pairs of scales 2i, 2i + 1.
-        const __m256i scales16 =
-            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
-        offsets.set(i, scales16, 32.0f * d);
-        __m512i q[4];
-        for (int h = 0; h < 2; ++h) {
-          const __m512i low = load512(x.ql + 64 * h);
-          const __m512i top = _mm512_broadcast_i64x4(load256(x.qh + 32 * h));
-          const __m512i top_lo = _mm512_and_si512(_mm512_srlv_epi64(top, shift_lo), low2);
-          const __m512i top_hi = _mm512_and_si512(_mm512_srlv_epi64(top, shift_hi), low2);
-          q[2 * h] = _mm512_or_si512(_mm512_and_si512(low, low4), _mm512_slli_epi16(top_lo, 4));
-          q[2 * h + 1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low4),
-                                         _mm512_slli_epi16(top_hi, 4));
-        }
-        __m512i scale[4];
-        for (int v = 0; v < 4; ++v) scale[v] = pick_words(scales16, scale_index[v]);
-        add_block_dots<N>(y, group + i, q, scale, d, acc);
-      }
-      offsets.subtract<N>(y, group, count, acc);
+  struct Decoded {
+    __m512i q[8];
+    __m512 scale[2];   // lane 8h + j: d * sc_2j (registers 0-3), d * sc_2j+1 (4-7) of block h
+    __m512 offset[2];  // 32 times the same
+  };
+
+  [[gnu::always_inline]] static Decoded decode(const Block& x0, const Block& x1) {
+    Decoded r;
+    const __m512 d = per_block(half(x0.d), half(x1.d));
+    // Scales 2j and 2j + 1 of both blocks.
+    const __m128i s0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0.scales));
+    const __m128i s1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x1.scales));
+    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i odd = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
+    const __m128i first =
+        _mm_unpacklo_epi64(_mm_shuffle_epi8(s0, even), _mm_shuffle_epi8(s1, even));
+    const __m128i second = _mm_unpacklo_epi64(_mm_shuffle_epi8(s0, odd), _mm_shuffle_epi8(s1, odd));
+    r.scale[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(first)), d);
+    r.scale[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(second)), d);
+    r.offset[0] = _mm512_mul_ps(r.scale[0], _mm512_set1_ps(32.0f));
+    r.offset[1] = _mm512_mul_ps(r.scale[1], _mm512_set1_ps(32.0f));
+    const __m512i low0 = load512(x0.ql), high0 = load512(x0.ql + 64);
+    const __m512i low1 = load512(x1.ql), high1 = load512(x1.ql + 64);
+    const __m512i top0 = load512(x0.qh), top1 = load512(x1.qh);
+    const __m512i shifts = _mm512_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4);
+    const __m512i turns = _mm512_setr_epi32(4, 2, 0, 30, 4, 2, 0, 30, 4, 2, 0, 30, 4, 2, 0, 30);
+    for (int k = 0; k < 8; ++k) {
+      const __m512i low =
+          nibble_register(low0, high0, low1, high1,
+                          _mm512_setr_epi32(k, 8 + k, k, 8 + k, 16 + k, 24 + k, 16 + k, 24 + k, k,
+                                            8 + k, k, 8 + k, 16 + k, 24 + k, 16 + k, 24 + k),
+                          shifts);
+      // Bits 2s, 2s + 1 of each byte of qh dword 8i + k, turned to bits 4 and 5.
+      const __m512i top = _mm512_permutex2var_epi32(
+          top0,
+          _mm512_setr_epi32(k, k, k, k, 8 + k, 8 + k, 8 + k, 8 + k, 16 + k, 16 + k, 16 + k, 16 + k,
+                            24 + k, 24 + k, 24 + k, 24 + k),
+          top1);
+      r.q[k] = _mm512_or_si512(
+          low, _mm512_and_si512(_mm512_rolv_epi32(top, turns), _mm512_set1_epi8(0x30)));
     }
-    for (int t = 0; t < N; ++t) out[t * a.out_stride] = hsum512(acc[t]);
+    return r;
+  }
+
+  [[gnu::always_inline]] static __m512 add(const Decoded& x, const ActivationPair& y, __m512 acc) {
+    __m512i first = y.dot(_mm512_setzero_si512(), x.q[0], 0);
+    __m512i second = y.dot(_mm512_setzero_si512(), x.q[4], 4);
+    for (int k = 1; k < 4; ++k) {
+      first = y.dot(first, x.q[k], k);
+      second = y.dot(second, x.q[4 + k], 4 + k);
+    }
+    const __m512 sum = _mm512_fmadd_ps(_mm512_cvtepi32_ps(second), x.scale[1],
+                                       _mm512_mul_ps(_mm512_cvtepi32_ps(first), x.scale[0]));
+    acc = _mm512_fmadd_ps(sum, y.scale(), acc);
+    acc = _mm512_fnmadd_ps(x.offset[0], y.sixteen_sums(0), acc);
+    return _mm512_fnmadd_ps(x.offset[1], y.sixteen_sums(1), acc);
   }
 };
 
+// Pairs [first_pair, end_pair) of one weight row times N tokens' activation rows (act, act +
+// stride, ...). The accumulators start at zero for the first pair, else from `partial`, and end in
+// out[t * out_stride] after the last pair, else in `partial`. The token loop is unrolled by the
+// index pack, so they live in registers.
+template <typename Kernel, int... T>
+void run_row(const MatmulArgs& a, const uint8_t* row, const uint8_t* act, uint64_t first_pair,
+             uint64_t end_pair, __m512* partial, float* out, std::integer_sequence<int, T...>) {
+  using Block = typename Kernel::Block;
+  const auto* blocks = reinterpret_cast<const Block*>(row);
+  const uint64_t n_blocks = a.cols / kSuperBlockElements;
+  static constexpr Block kZeroBlock{};  // the partner of a last, unpaired block
+  __m512 acc[sizeof...(T)];
+  if (first_pair == 0)
+    ((acc[T] = _mm512_setzero_ps()), ...);
+  else
+    ((acc[T] = partial[T]), ...);
+  for (uint64_t b = 2 * first_pair; b < 2 * end_pair; b += 2) {
+    if constexpr (sizeof...(T) == 1) {
+      // One token reads the weights faster than the hardware prefetcher fetches them (it stops at
+      // each 4 KiB page): ask for the lines kPrefetchDistance bytes ahead of this pair.
+      const auto* start = reinterpret_cast<const char*>(blocks + b) + kPrefetchDistance;
+      for (const char* line = start; line < start + 2 * sizeof(Block); line += 64)
+        _mm_prefetch(line, _MM_HINT_T0);
+    }
+    const typename Kernel::Decoded x =
+        Kernel::decode(blocks[b], b + 1 < n_blocks ? blocks[b + 1] : kZeroBlock);
+    ((acc[T] = Kernel::add(x, ActivationPair(a, act + T * a.activation_stride, b / 2), acc[T])),
+     ...);
+  }
+  if (2 * end_pair < n_blocks)
+    ((partial[T] = acc[T]), ...);
+  else if constexpr (sizeof...(T) == 16)
+    store_sums16(acc, out, a.out_stride, std::make_integer_sequence<int, 8>());
+  else
+    ((out[T * a.out_stride] = hsum512(acc[T])), ...);
+}
+
+// Rows [row_begin, row_end) (at most kRowTile) times N tokens from first_token. A full tile of
+// tokens takes the row in stretches of kStretchPairs pairs, each for all rows of the tile before
+// the next, so that the tokens' activations for a stretch stay in the L1 cache.
 template <typename Kernel, int N>
 void run_tile(const MatmulArgs& a, uint64_t row_begin, uint64_t row_end, uint32_t first_token) {
   const uint8_t* act = a.activations + first_token * a.activation_stride;
   float* out = a.out + first_token * a.out_stride;
-  for (uint64_t r = row_begin; r < row_end; ++r)
-    Kernel::template run<N>(a, a.weights + r * a.weight_row_bytes, act, out + r);
+  const uint64_t n_pairs = (a.cols / kSuperBlockElements + 1) / 2;
+  const uint64_t stretch = N == kTokenTile ? kStretchPairs : n_pairs;
+  __m512 partial[kRowTile][N];
+  for (uint64_t first = 0; first < n_pairs; first += stretch) {
+    const uint64_t end = first + stretch < n_pairs ? first + stretch : n_pairs;
+    for (uint64_t r = row_begin; r < row_end; ++r)
+      run_row<Kernel>(a, a.weights + r * a.weight_row_bytes, act, first, end,
+                      partial[r - row_begin], out + r, std::make_integer_sequence<int, N>());
+  }
 }
 
 template <typename Kernel, int N>
@@ -284,9 +344,9 @@ void matmul_rows(const MatmulArgs& a, uint64_t row_begin, uint64_t row_end) {
   for (uint64_t tile = row_begin; tile < row_end; tile += kRowTile) {
     const uint64_t tile_end = tile + kRowTile < row_end ? tile + kRowTile : row_end;
     uint32_t t = 0;
-    for (; t + Kernel::kTokens <= a.n_tokens; t += Kernel::kTokens)
-      run_tile<Kernel, Kernel::kTokens>(a, tile, tile_end, t);
-    run_tail<Kernel, Kernel::kTokens - 1>(a, tile, tile_end, t, a.n_tokens - t);
+    for (; t + kTokenTile <= a.n_tokens; t += kTokenTile)
+      run_tile<Kernel, kTokenTile>(a, tile, tile_end, t);
+    run_tail<Kernel, kTokenTile - 1>(a, tile, tile_end, t, a.n_tokens - t);
   }
 }
 

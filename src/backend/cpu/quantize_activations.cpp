@@ -22,6 +22,11 @@ using detail::nearest_int;
 constexpr int kLegacy = kLegacyBlockElements;
 constexpr int kSuper = kSuperBlockElements;
 constexpr int kSumGroup = 16;  // Q8_K keeps the sum of every 16 levels
+// The copy of Q8_K levels for the AVX-512 kernels (matmul.h): pieces of 4 levels of each group of
+// 32.
+constexpr int kGroupElements = 32;
+constexpr int kGroups = kSuper / kGroupElements;
+constexpr int kPiece = 4;
 
 struct RowParts {
   int8_t* levels;
@@ -160,6 +165,35 @@ void q8_k_block(const float* x, int8_t* levels, float& d_out, uint8_t* sums) {
 
 #endif
 
+// The parts of a Q8_K row for the AVX-512 kernels (layout in matmul.h), from its levels, scales
+// and sums.
+void write_pairs(const RowParts& p, uint64_t n_blocks, const ActivationLayout& layout,
+                 uint8_t* out) {
+  const uint64_t n_pairs = (n_blocks + 1) / 2;
+  uint8_t* pair_levels = out + layout.pair_levels_offset;
+  auto* pair_scales = reinterpret_cast<float*>(out + layout.pair_scales_offset);
+  auto* pair_sums = reinterpret_cast<float*>(out + layout.pair_sums_offset);
+  std::memset(pair_levels, 0, n_pairs * 2 * kSuper);
+  std::memset(pair_scales, 0, n_pairs * 16 * sizeof(float));
+  std::memset(pair_sums, 0, n_pairs * 48 * sizeof(float));
+  for (uint64_t b = 0; b < n_blocks; ++b) {
+    const uint64_t pair = b / 2, h = b % 2;
+    const int8_t* levels = p.levels + b * kSuper;
+    const float d = p.scales[b];
+    for (int j = 0; j < kGroups; ++j) {
+      for (int k = 0; k < kGroupElements / kPiece; ++k)
+        std::memcpy(pair_levels + pair * 2 * kSuper + 64 * k + 32 * h + kPiece * j,
+                    levels + kGroupElements * j + kPiece * k, kPiece);
+      int16_t sums[2];
+      std::memcpy(sums, p.sums + (b * kSuper / kSumGroup + 2 * j) * sizeof(int16_t), sizeof(sums));
+      pair_scales[pair * 16 + 8 * h + j] = d;
+      pair_sums[pair * 48 + 8 * h + j] = static_cast<float>(sums[0] + sums[1]) * d;
+      pair_sums[pair * 48 + 16 + 8 * h + j] = static_cast<float>(sums[0]) * d;
+      pair_sums[pair * 48 + 32 + 8 * h + j] = static_cast<float>(sums[1]) * d;
+    }
+  }
+}
+
 template <bool kReference>
 void quantize_row(const float* in, const ActivationLayout& layout, uint8_t* out) {
   const RowParts p = parts(out, layout);
@@ -182,11 +216,7 @@ void quantize_row(const float* in, const ActivationLayout& layout, uint8_t* out)
     else
       q8_k_block(in + b * kSuper, p.levels + b * kSuper, p.scales[b], sums);
   }
-  // The sum pairs (layout in matmul.h): two adjacent int16 sums are the little-endian int32 word.
-  uint8_t* pairs = out + layout.sum_pairs_offset;
-  for (uint64_t b = 0; b < n_blocks; ++b)
-    for (uint64_t i = 0; i < kSuper / kSumGroup / 2; ++i)
-      std::memcpy(pairs + (i * n_blocks + b) * 4, p.sums + (b * kSuper / kSumGroup + 2 * i) * 2, 4);
+  write_pairs(p, n_blocks, layout, out);
 }
 
 }  // namespace

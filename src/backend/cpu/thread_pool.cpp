@@ -2,6 +2,7 @@
 
 #include <cassert>
 #include <chrono>
+#include <thread>
 
 namespace quant::cpu {
 namespace {
@@ -10,6 +11,9 @@ namespace {
 // decode step (single-threaded ops such as RoPE or a norm), shorter than the gap between tokens
 // that sampling and output make.
 constexpr std::chrono::microseconds kSpinTime{200};
+// After this much of the spin a waiting thread also yields now and then: what it waits for may
+// be a thread of the pool that the system has taken off its core for another process.
+constexpr std::chrono::microseconds kYieldAfter{10};
 
 void cpu_relax() {
 #if defined(__x86_64__) || defined(__i386__)
@@ -21,11 +25,14 @@ void cpu_relax() {
 
 // Returns once `value` no longer holds `old`: spins first, then sleeps until notified.
 void wait_for_change(const std::atomic<uint32_t>& value, uint32_t old) {
-  const auto deadline = std::chrono::steady_clock::now() + kSpinTime;
+  const auto start = std::chrono::steady_clock::now();
   for (uint32_t i = 1;; ++i) {
     if (value.load(std::memory_order_acquire) != old) return;
     cpu_relax();
-    if (i % 64 == 0 && std::chrono::steady_clock::now() > deadline) break;
+    if (i % 64 != 0) continue;
+    const auto waited = std::chrono::steady_clock::now() - start;
+    if (waited > kSpinTime) break;
+    if (waited > kYieldAfter) std::this_thread::yield();
   }
   while (value.load(std::memory_order_acquire) == old) value.wait(old, std::memory_order_acquire);
 }

@@ -32,16 +32,27 @@ class ThreadPool {
                [](const void* t, uint32_t thread) { (*static_cast<const Task*>(t))(thread); });
   }
 
-  // Calls work(thread, begin, end) for consecutive chunks [begin, end) of `chunk` items (the last
-  // one shorter) covering [0, n), each chunk taken by whichever thread is free first, and waits for
-  // all. Balances threads that run at different speeds (a loaded machine, unequal cores).
+  // Calls work(thread, begin, end) for consecutive chunks [begin, end) covering [0, n), each taken
+  // by whichever thread is free first, and waits for all. The chunks shrink as the work runs out
+  // (a share of what is left, in multiples of `granule` items, the last one shorter): large ones
+  // first, so that each thread reads long runs of memory, and small ones last, so that the
+  // threads finish together even when they run at different speeds.
   template <typename Work>
-  void run_chunks(uint64_t n, uint64_t chunk, const Work& work) {
+  void run_chunks(uint64_t n, uint64_t granule, const Work& work) {
     std::atomic<uint64_t> next{0};
+    const uint64_t share = uint64_t{n_threads_} * kChunksPerShare;
     run([&](uint32_t thread) {
-      for (uint64_t begin = next.fetch_add(chunk, std::memory_order_relaxed); begin < n;
-           begin = next.fetch_add(chunk, std::memory_order_relaxed))
-        work(thread, begin, begin + chunk < n ? begin + chunk : n);
+      uint64_t begin = next.load(std::memory_order_relaxed);
+      while (begin < n) {
+        const uint64_t left = n - begin;
+        const uint64_t rounded = (left / share + granule - 1) / granule * granule;
+        const uint64_t size = rounded > granule ? rounded : granule;
+        const uint64_t end = size < left ? begin + size : n;
+        if (next.compare_exchange_weak(begin, end, std::memory_order_relaxed)) {
+          work(thread, begin, end);
+          begin = next.load(std::memory_order_relaxed);
+        }
+      }
     });
   }
 
@@ -55,6 +66,10 @@ class ThreadPool {
   }
 
  private:
+  // A chunk of run_chunks() is the work left divided by this many per thread (rounded up to the
+  // granule).
+  static constexpr uint64_t kChunksPerShare = 3;
+
   using Trampoline = void (*)(const void* task, uint32_t thread);
   void run_erased(const void* task, Trampoline trampoline);
   void worker(uint32_t thread);

@@ -1,6 +1,7 @@
-// The CPU backend's two MatVec paths on a small plan (Embed, two MatVecs of one input, an Add that
-// rewrites that input, two more MatVecs): the exact path gives the bits of the reference kernels,
-// the fast path stays close to it, and neither the thread count nor batching changes a bit.
+// The CPU backend's two MatVec paths on a small plan (Embed, two MatVecs of one input that the fast
+// path runs as one step, an Add that rewrites that input, two more MatVecs): the exact path gives
+// the bits of the reference kernels, the fast path stays close to it, and neither the thread count
+// nor batching changes a bit.
 
 #include <gtest/gtest.h>
 
@@ -36,14 +37,15 @@ std::vector<uint8_t> quantized(TensorType type, uint64_t rows, uint32_t seed) {
   return bytes;
 }
 
-// x = embed(token); h = W·x; x = h + x; h = W·x; logits = V·x.
+// x = embed(token); h = W·x; g = U·x; x = h + g; h = W·x; logits = V·x.
 struct TestModel {
-  std::vector<uint8_t> table, square, output;
+  std::vector<uint8_t> table, square, square2, output;
   plan::Plan plan;
 
   explicit TestModel(TensorType type)
       : table(quantized(TensorType::F32, kVocab, 1)),
         square(quantized(type, kWidth, 2)),
+        square2(quantized(type, kWidth, 4)),
         output(quantized(type, kVocab, 3)) {
     const plan::WeightId t = plan.add_weight(
         {.name = "table", .type = TensorType::F32, .dims = {kWidth, kVocab}, .data = table});
@@ -51,13 +53,18 @@ struct TestModel {
         plan.add_weight({.name = "square", .type = type, .dims = {kWidth, kWidth}, .data = square});
     const plan::WeightId v =
         plan.add_weight({.name = "output", .type = type, .dims = {kWidth, kVocab}, .data = output});
+    const plan::WeightId u = plan.add_weight(
+        {.name = "square2", .type = type, .dims = {kWidth, kWidth}, .data = square2});
     const plan::BufferId x = plan.add_buffer("x", kWidth);
     const plan::BufferId h = plan.add_buffer("h", kWidth);
+    const plan::BufferId g = plan.add_buffer("g", kWidth);
     plan.logits = plan.add_buffer("logits", kVocab);
     plan.n_vocab = kVocab;
     plan.add_op(plan::Embed{.table = t, .out = x}, "embed", -1);
+    // h and g: one step on the fast path.
     plan.add_op(plan::MatVec{.weight = w, .in = x, .out = h}, "h", 0);
-    plan.add_op(plan::Add{.a = h, .b = x, .out = x}, "x", 0);
+    plan.add_op(plan::MatVec{.weight = u, .in = x, .out = g}, "g", 0);
+    plan.add_op(plan::Add{.a = h, .b = g, .out = x}, "x", 0);
     plan.add_op(plan::MatVec{.weight = w, .in = x, .out = h}, "h", 1);
     plan.add_op(plan::MatVec{.weight = v, .in = x, .out = plan.logits}, "logits", -1);
     plan::check_plan(plan);
@@ -74,11 +81,14 @@ struct TestModel {
                           .rows = w.n_rows(),
                           .row_bytes = *row_bytes(w.type, w.row_length())};
     };
-    std::vector<float> x(kWidth), h(kWidth), logits(kVocab), scratch(kWidth);
+    std::vector<float> x(kWidth), h(kWidth), g(kWidth), logits(kVocab), scratch(kWidth);
     embed(matrix(plan.weights[0]), token, x.data());
-    const WeightMatrix w = matrix(plan.weights[1]), v = matrix(plan.weights[2]);
+    const WeightMatrix w = matrix(plan.weights[1]), v = matrix(plan.weights[2]),
+                       u = matrix(plan.weights[3]);
     matvec_rows(w, x.data(), 0, h.data(), 0, 1, 0, kWidth, scratch.data());
-    add(h.data(), x.data(), x.data(), kWidth);
+    matvec_rows(u, x.data(), 0, g.data(), 0, 1, 0, kWidth, scratch.data());
+    add(h.data(), g.data(), x.data(), kWidth);
+    matvec_rows(w, x.data(), 0, h.data(), 0, 1, 0, kWidth, scratch.data());
     matvec_rows(v, x.data(), 0, logits.data(), 0, 1, 0, kVocab, scratch.data());
     return logits;
   }

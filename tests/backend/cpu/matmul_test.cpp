@@ -112,12 +112,12 @@ struct Case {
 };
 
 const std::vector<Case> kCases = {
-    {TensorType::F32, {1, 7, 16, 37, 300}}, {TensorType::F16, {1, 7, 16, 37, 300}},
-    {TensorType::BF16, {5, 16, 37, 300}},   {TensorType::Q4_0, {32, 96, 352}},
-    {TensorType::Q4_1, {32, 96, 352}},      {TensorType::Q5_0, {32, 96, 352}},
-    {TensorType::Q5_1, {32, 96, 352}},      {TensorType::Q8_0, {32, 96, 352}},
-    {TensorType::Q4_K, {256, 768, 4352}},   {TensorType::Q5_K, {256, 768, 4352}},
-    {TensorType::Q6_K, {256, 768, 4352}},
+    {TensorType::F32, {1, 7, 16, 37, 300}},    {TensorType::F16, {1, 7, 16, 37, 300}},
+    {TensorType::BF16, {5, 16, 37, 300}},      {TensorType::Q4_0, {32, 96, 352}},
+    {TensorType::Q4_1, {32, 96, 352}},         {TensorType::Q5_0, {32, 96, 352}},
+    {TensorType::Q5_1, {32, 96, 352}},         {TensorType::Q8_0, {32, 96, 352}},
+    {TensorType::Q4_K, {256, 512, 768, 4352}}, {TensorType::Q5_K, {256, 512, 768, 4352}},
+    {TensorType::Q6_K, {256, 512, 768, 4352}},
 };
 
 std::string describe(TensorType type, uint64_t cols) {

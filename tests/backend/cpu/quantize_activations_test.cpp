@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -67,13 +68,35 @@ TEST(QuantizeActivationsTest, Q8KMatchesTheFormatsQuantizer) {
                           blocks[b].bsums, sizeof(blocks[b].bsums)),
               0)
         << "block " << b;
-    for (size_t i = 0; i < 8; ++i) {
-      int32_t pair;
-      std::memcpy(&pair, row.data() + layout.sum_pairs_offset + (i * blocks.size() + b) * 4, 4);
-      EXPECT_EQ(static_cast<int16_t>(pair & 0xffff), blocks[b].bsums[2 * i]) << b << " " << i;
-      EXPECT_EQ(static_cast<int16_t>(pair >> 16), blocks[b].bsums[2 * i + 1]) << b << " " << i;
+    // The copies for the AVX-512 kernels, by pairs of blocks.
+    const size_t pair = b / 2, h = b % 2;
+    for (size_t k = 0; k < 8; ++k)
+      for (size_t j = 0; j < 8; ++j)
+        EXPECT_EQ(std::memcmp(
+                      row.data() + layout.pair_levels_offset + 512 * pair + 64 * k + 32 * h + 4 * j,
+                      blocks[b].qs + 32 * j + 4 * k, 4),
+                  0)
+            << "block " << b << " piece " << k << " of group " << j;
+    const auto pair_float = [&](size_t offset, size_t i) {
+      float value;
+      std::memcpy(&value, row.data() + offset + i * sizeof(float), sizeof(value));
+      return value;
+    };
+    for (size_t j = 0; j < 8; ++j) {
+      const int16_t* sums = blocks[b].bsums + 2 * j;
+      EXPECT_EQ(pair_float(layout.pair_scales_offset, 16 * pair + 8 * h + j), blocks[b].d);
+      EXPECT_EQ(pair_float(layout.pair_sums_offset, 48 * pair + 8 * h + j),
+                static_cast<float>(sums[0] + sums[1]) * blocks[b].d);
+      EXPECT_EQ(pair_float(layout.pair_sums_offset, 48 * pair + 16 + 8 * h + j),
+                sums[0] * blocks[b].d);
+      EXPECT_EQ(pair_float(layout.pair_sums_offset, 48 * pair + 32 + 8 * h + j),
+                sums[1] * blocks[b].d);
     }
   }
+  // The last block has no partner: its pair's second half is zeros.
+  const uint8_t* last = row.data() + layout.pair_levels_offset + 512 * (blocks.size() / 2);
+  for (size_t k = 0; k < 8; ++k)
+    EXPECT_EQ(std::count(last + 64 * k + 32, last + 64 * k + 64, 0), 32) << "piece " << k;
 }
 
 TEST(QuantizeActivationsTest, Q81RoundTripsWithinHalfALevel) {
