@@ -312,12 +312,13 @@ void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const Buff
 
 namespace {
 
-// Positions one attention_partial workgroup takes: up to 8 passes of its width, so that caches of
-// up to 8 widths (1024 positions on the H200) need one chunk, and no combine step.
+// Positions one attention_partial workgroup takes. A cache of at most two workgroup widths is one
+// chunk, two passes, and needs no combine step; a longer one is cut into chunks of one width, so
+// that long caches spread over many workgroups (one workgroup per head running many passes is
+// slower on a large GPU than the combine step it saves: pp512 on the H200, docs/perf).
 uint32_t attention_chunk_len(const Pipelines& pipelines, uint32_t capacity) {
-  constexpr uint32_t kMaxPasses = 8;
   const uint32_t width = pipelines.workgroup_size("attention_partial");
-  return width * std::clamp(ceil_div(capacity, width), 1u, kMaxPasses);
+  return capacity <= 2 * width ? 2 * width : width;
 }
 
 }  // namespace

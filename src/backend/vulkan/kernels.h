@@ -113,7 +113,7 @@ uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& sh
 
 // Causal attention of the query q (n_heads x head_dim) over positions 0..step.pos of the cache; out
 // is n_heads x head_dim. `scratch` holds attention_scratch_floats() floats. One dispatch for caches
-// of up to 8 workgroup widths of positions, two (partial sums, then their combination) above.
+// of up to 2 workgroup widths of positions, two (partial sums, then their combination) above.
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
                       const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
                       const AttentionShape& shape);

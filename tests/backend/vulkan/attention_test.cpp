@@ -30,8 +30,9 @@ class AttentionTest : public VulkanTest, public ::testing::WithParamInterface<bo
 
 TEST_P(AttentionTest, MatchesReferenceAtSeveralPositions) {
   const uint32_t head_dim = 40;
-  // 320 positions: several chunks and a combine step; 48: one chunk, normalized in place.
-  for (uint32_t capacity : {320u, 48u})
+  // 320 positions: several chunks and a combine step; 48 and 24: one chunk of one or two passes
+  // (subgroup size 8 or 4), normalized in place, or three chunks.
+  for (uint32_t capacity : {320u, 48u, 24u})
     for (Heads heads : {Heads{9, 3}, Heads{7, 7}, Heads{5, 1}}) {
       const uint32_t kv_dim = heads.n_kv_heads * head_dim;
       const AttentionShape shape{heads.n_heads, heads.n_kv_heads, head_dim,
