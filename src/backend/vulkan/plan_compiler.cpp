@@ -217,11 +217,15 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
   return {whole(buffers.keys), whole(buffers.values), buffers.kv_dim, context_length_};
 }
 
-void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) const {
+void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits) const {
   sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
   const bool fold = observation == nullptr;
-  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+  // The head: the ops after the last layer's, which only lead to the logits.
+  size_t head = plan_.ops.size();
+  while (head > 0 && plan_.ops[head - 1].layer < 0) --head;
+  const size_t end = logits ? plan_.ops.size() : head;
+  for (size_t i = 0; i < end; ++i) {
     const plan::Op& op = plan_.ops[i];
     if (fold && fusions_.folded[i]) continue;
     sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);
@@ -240,6 +244,7 @@ void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation) 
                     float_bytes(plan_.buffer(output).n_floats));
     }
   }
+  if (!logits) return;
   sequence.set_label("logits read-back", -1);
   sequence.copy(activations_[plan_.logits.index], 0, logits_readback_, 0,
                 float_bytes(plan_.n_vocab));

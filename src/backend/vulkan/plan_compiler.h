@@ -31,7 +31,10 @@ class CompiledPlan {
   // ops are folded into mat-vecs as fusion.h says. With it (observation_bytes() bytes of Staging
   // memory), nothing is folded and each op that writes a buffer also copies it there, at
   // observation_offset(op index).
-  void record(CommandSequence& sequence, const Buffer* observation) const;
+  // With `logits` false, the ops after the last layer (the output norm and the vocabulary
+  // projection) and the read-back are left out: what prefill submits for every prompt token but
+  // the last.
+  void record(CommandSequence& sequence, const Buffer* observation, bool logits = true) const;
 
   // Zeroes the recurrent states (the start of a new sequence).
   void reset_states(Transfer& transfer);

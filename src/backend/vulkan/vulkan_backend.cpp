@@ -41,6 +41,23 @@ std::span<const float> VulkanBackend::forward(int32_t token, uint32_t pos) {
   return compiled_->logits();
 }
 
+std::span<const float> VulkanBackend::prefill(std::span<const int32_t> tokens, uint32_t pos) {
+  if (tokens.empty()) fail("Vulkan backend: prefill needs at least one token");
+  for (size_t i = 0; i < tokens.size(); ++i)
+    check_position(tokens[i], pos + static_cast<uint32_t>(i));
+  if (tokens.size() > 1 && !prompt_token_) {
+    prompt_token_ = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
+    prompt_token_->begin();
+    compiled_->record(*prompt_token_, nullptr, /*logits=*/false);
+    prompt_token_->end();
+  }
+  for (size_t i = 0; i + 1 < tokens.size(); ++i) {
+    compiled_->set_step(tokens[i], pos + static_cast<uint32_t>(i));
+    submit(*prompt_token_);
+  }
+  return forward(tokens.back(), pos + static_cast<uint32_t>(tokens.size() - 1));
+}
+
 void VulkanBackend::submit(CommandSequence& sequence) {
   sequence.submit_and_wait();
   counters_.gpu_seconds += sequence.last_seconds();

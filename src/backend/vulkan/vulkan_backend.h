@@ -36,6 +36,9 @@ class VulkanBackend final : public Backend {
   std::span<const float> forward(int32_t token, uint32_t pos) override;
   std::span<const float> forward_observed(int32_t token, uint32_t pos,
                                           const PlanObserver& observer) override;
+  // One submission per token as forward(), but the tokens before the last skip the output norm,
+  // the vocabulary projection and the logits read-back.
+  std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos) override;
   // Zeroes the recurrent states. KV cache positions past the current one are never read, so the
   // caches need no clearing.
   void reset() override;
@@ -58,7 +61,9 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<Pipelines> pipelines_;
   std::unique_ptr<Transfer> transfer_;
   std::unique_ptr<CompiledPlan> compiled_;
-  std::unique_ptr<CommandSequence> token_;           // recorded once at creation
+  std::unique_ptr<CommandSequence> token_;  // recorded once at creation
+  std::unique_ptr<CommandSequence>
+      prompt_token_;  // without logits; recorded on the first prefill()
   std::unique_ptr<CommandSequence> observed_token_;  // recorded on the first forward_observed()
   std::unique_ptr<Buffer> observation_;              // every op's output, for forward_observed()
   std::unique_ptr<CommandSequence> profiled_token_;  // recorded on the first forward_profiled()

@@ -5,6 +5,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -101,6 +102,43 @@ TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
               worst);
   for (const std::string& message : gpu.context().validation_messages())
     ADD_FAILURE() << "validation message: " << message;
+}
+
+// prefill() leaves the output head out of every prompt token but the last: the same state and,
+// bit for bit, the same last logits as forward() token by token, in fewer dispatches.
+TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
+  QUANT_REQUIRE_SHARED();
+  const std::string skip = vulkan_unavailable_reason();
+  if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
+  for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen35-f16.gguf"}) {
+    const model::Model model =
+        model::Model::load(quant::test::shared_path(std::string("data/models/") + file));
+    const VulkanBackendOptions options{
+        .context_length = kContextLength, .validation = true, .pipelines = {}};
+    VulkanBackend batched(model.plan(), options);
+    VulkanBackend stepped(model.plan(), options);
+    keep_vulkan_libraries_loaded();
+    const std::vector<int32_t> prompt = {1, 7, 30, 42, 5, 9};
+    const std::span<const float> prefilled = batched.prefill(prompt, 0);
+    const std::vector<float> expected(prefilled.begin(), prefilled.end());
+    std::span<const float> last;
+    for (uint32_t pos = 0; pos < prompt.size(); ++pos) last = stepped.forward(prompt[pos], pos);
+    ASSERT_EQ(expected.size(), last.size());
+    EXPECT_TRUE(std::equal(expected.begin(), expected.end(), last.begin())) << file;
+    // The next token sees the same state.
+    const std::span<const float> next = batched.forward(3, static_cast<uint32_t>(prompt.size()));
+    const std::vector<float> next_batched(next.begin(), next.end());
+    const std::span<const float> next_stepped =
+        stepped.forward(3, static_cast<uint32_t>(prompt.size()));
+    EXPECT_TRUE(std::equal(next_batched.begin(), next_batched.end(), next_stepped.begin())) << file;
+    const DeviceCounters prefill_counts = *batched.device_counters();
+    const DeviceCounters step_counts = *stepped.device_counters();
+    EXPECT_EQ(prefill_counts.submits, step_counts.submits) << file;
+    EXPECT_LT(prefill_counts.dispatches, step_counts.dispatches) << file;
+    for (VulkanBackend* backend : {&batched, &stepped})
+      for (const std::string& message : backend->context().validation_messages())
+        ADD_FAILURE() << "validation message: " << message;
+  }
 }
 
 constexpr double kExact = 1e-8;
