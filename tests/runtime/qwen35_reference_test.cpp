@@ -23,6 +23,7 @@ namespace quant {
 namespace {
 
 using test::argmax;
+using test::max_abs_difference;
 
 // Relative perplexity bounds: against llama-perplexity (0.2%, as for the other models), and
 // against the float64 equations where this engine computes the same products.
@@ -50,15 +51,6 @@ SessionOptions cpu_options(uint32_t context_length, uint32_t max_batch = 32) {
                         .threads = 2,
                         .context_length = context_length,
                         .max_batch = max_batch};
-}
-
-// max |a - b| over two equally long vectors.
-double max_abs_difference(std::span<const float> a, std::span<const float> b) {
-  EXPECT_EQ(a.size(), b.size());
-  double worst = 0.0;
-  for (size_t i = 0; i < std::min(a.size(), b.size()); ++i)
-    worst = std::max(worst, std::abs(double{a[i]} - b[i]));
-  return worst;
 }
 
 // Feeds the reference's greedy tokens one at a time after `logits` and expects our argmax to be

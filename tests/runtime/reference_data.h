@@ -6,6 +6,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <fstream>
@@ -50,6 +52,23 @@ struct ReferenceLogits {
     return std::span<const float>(logits).subspan(position * n_vocab, n_vocab);
   }
 };
+
+// max |actual - expected| over two rows of the same length.
+inline double max_abs_difference(std::span<const float> actual, std::span<const float> expected) {
+  EXPECT_EQ(actual.size(), expected.size());
+  double worst = 0.0;
+  for (size_t i = 0; i < std::min(actual.size(), expected.size()); ++i)
+    worst = std::max(worst, std::fabs(double{actual[i]} - double{expected[i]}));
+  return worst;
+}
+
+// max |actual - expected| / max |expected| over two rows of the same length.
+inline double relative_error(std::span<const float> actual, std::span<const float> expected) {
+  double max_magnitude = 0.0;
+  for (const float value : expected)
+    max_magnitude = std::max(max_magnitude, std::fabs(double{value}));
+  return max_abs_difference(actual, expected) / max_magnitude;
+}
 
 // How close a backend must come to the reference for `model` (the README's "Tolerances"): a bound
 // on max|ours - ref| / max|ref| per position, or on max|ours - ref| where the README gives

@@ -67,14 +67,7 @@ TEST_P(ReferenceLogitsTest, LogitsArgmaxAndGreedyMatchReference) {
   std::span<const float> logits;
   for (size_t pos = 0; pos < sequence.size(); ++pos) {
     logits = session.forward(sequence[pos]);
-    const std::span<const float> expected = ref.row(pos);
-    float max_ref = 0.0f;
-    float max_diff = 0.0f;
-    for (size_t i = 0; i < expected.size(); ++i) {
-      max_ref = std::max(max_ref, std::abs(expected[i]));
-      max_diff = std::max(max_diff, std::abs(logits[i] - expected[i]));
-    }
-    const double relative = max_diff / max_ref;
+    const double relative = test::relative_error(logits, ref.row(pos));
     worst = std::max(worst, relative);
     EXPECT_LE(relative, tolerance.max_error) << "position " << pos;
     if (ref_gaps[pos] > tolerance.near_tie) {

@@ -39,10 +39,8 @@ TEST(BlocksMirror, LegacyBlocksMatch) {
   EXPECT_MIRRORS(BLOCK_Q5_1_QH, offsetof(Q5_1Block, qh));
   EXPECT_MIRRORS(BLOCK_Q5_1_QS, offsetof(Q5_1Block, qs));
 
-  EXPECT_MIRRORS(BLOCK_Q8_0_ELEMENTS, kLegacyBlockElements);
-  EXPECT_MIRRORS(BLOCK_Q8_0_BYTES, sizeof(Q8_0Block));
-  EXPECT_MIRRORS(BLOCK_Q8_0_D, offsetof(Q8_0Block, d));
-  EXPECT_MIRRORS(BLOCK_Q8_0_QS, offsetof(Q8_0Block, qs));
+  // Repacked rows (weight_layout.cpp): the quants of a block, then its scales.
+  EXPECT_MIRRORS(DEVICE_Q8_0_QS_BYTES, sizeof(Q8_0Block::qs));
 }
 
 TEST(BlocksMirror, KBlocksMatch) {
@@ -61,12 +59,8 @@ TEST(BlocksMirror, KBlocksMatch) {
   EXPECT_MIRRORS(BLOCK_Q5_K_QH, offsetof(Q5KBlock, qh));
   EXPECT_MIRRORS(BLOCK_Q5_K_QS, offsetof(Q5KBlock, qs));
 
-  EXPECT_MIRRORS(BLOCK_Q6_K_ELEMENTS, kSuperBlockElements);
-  EXPECT_MIRRORS(BLOCK_Q6_K_BYTES, sizeof(Q6KBlock));
-  EXPECT_MIRRORS(BLOCK_Q6_K_QL, offsetof(Q6KBlock, ql));
-  EXPECT_MIRRORS(BLOCK_Q6_K_QH, offsetof(Q6KBlock, qh));
-  EXPECT_MIRRORS(BLOCK_Q6_K_SCALES, offsetof(Q6KBlock, scales));
-  EXPECT_MIRRORS(BLOCK_Q6_K_D, offsetof(Q6KBlock, d));
+  EXPECT_MIRRORS(DEVICE_Q6_K_QUANT_BYTES, sizeof(Q6KBlock::ql) + sizeof(Q6KBlock::qh));
+  EXPECT_MIRRORS(DEVICE_Q6_K_SCALE_BYTES, sizeof(Q6KBlock::scales));
 }
 
 }  // namespace

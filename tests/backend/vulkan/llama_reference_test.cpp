@@ -53,8 +53,8 @@ TEST_P(LlamaReferenceTest, LogitsAndGreedyChoicesMatchLlamaCpp) {
   std::span<const float> logits;
   for (size_t pos = 0; pos < sequence.size(); ++pos) {
     logits = session.forward(sequence[pos]);
-    const double error = tolerance.absolute ? max_abs_difference(logits, ref.row(pos))
-                                            : relative_error(logits, ref.row(pos));
+    const double error = tolerance.absolute ? quant::test::max_abs_difference(logits, ref.row(pos))
+                                            : quant::test::relative_error(logits, ref.row(pos));
     worst = std::max(worst, error);
     EXPECT_LE(error, tolerance.max_error) << "position " << pos;
     if (ref_gaps[pos] >= tolerance.near_tie) {

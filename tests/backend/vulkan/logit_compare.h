@@ -1,6 +1,6 @@
 #pragma once
-// Measures shared by the whole-model tests of the Vulkan backend: how far one logits row is from
-// another, and how clear a row's choice is.
+// Measures shared by the whole-model tests of the Vulkan backend: how clear a row's choice is (how
+// far one row is from another: runtime/reference_data.h).
 
 #include <cstdint>
 #include <span>
@@ -15,12 +15,6 @@ struct TopTwo {
 };
 
 TopTwo top_two(std::span<const float> logits);
-
-// max |actual - expected| / max |expected| over two rows of the same length.
-double relative_error(std::span<const float> actual, std::span<const float> expected);
-
-// max |actual - expected| over two rows of the same length.
-double max_abs_difference(std::span<const float> actual, std::span<const float> expected);
 
 // A model name as a GoogleTest parameter name: '-' becomes '_'.
 std::string parameter_name(std::string model_name);

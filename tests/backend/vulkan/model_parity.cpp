@@ -8,6 +8,7 @@
 
 #include "logit_compare.h"
 #include "plan/backend.h"
+#include "runtime/reference_data.h"
 #include "runtime/session.h"
 #include "vulkan_test_device.h"
 
@@ -17,7 +18,7 @@ namespace {
 // Compares one position's logits; returns the relative error.
 double expect_close(std::span<const float> vulkan, std::span<const float> cpu,
                     const std::string& where) {
-  const double error = relative_error(vulkan, cpu);
+  const double error = quant::test::relative_error(vulkan, cpu);
   EXPECT_LE(error, kMaxRelativeError) << where;
   const TopTwo expected = top_two(cpu);
   if (expected.gap > kClearGap) {

@@ -27,10 +27,11 @@
 #define BLOCK_Q5_1_QH 4
 #define BLOCK_Q5_1_QS 8
 
-#define BLOCK_Q8_0_ELEMENTS 32
-#define BLOCK_Q8_0_BYTES 34
-#define BLOCK_Q8_0_D 0
-#define BLOCK_Q8_0_QS 2
+// Q8_0 and Q6_K rows are repacked on upload (src/backend/vulkan/weight_layout.h): the shaders know
+// only the sizes of the parts of a block that the repacked row keeps together.
+#define DEVICE_Q8_0_QS_BYTES 32
+#define DEVICE_Q6_K_QUANT_BYTES 192
+#define DEVICE_Q6_K_SCALE_BYTES 16
 
 #define BLOCK_Q4_K_ELEMENTS 256
 #define BLOCK_Q4_K_BYTES 144
@@ -46,10 +47,3 @@
 #define BLOCK_Q5_K_SCALES 4
 #define BLOCK_Q5_K_QH 16
 #define BLOCK_Q5_K_QS 48
-
-#define BLOCK_Q6_K_ELEMENTS 256
-#define BLOCK_Q6_K_BYTES 210
-#define BLOCK_Q6_K_QL 0
-#define BLOCK_Q6_K_QH 128
-#define BLOCK_Q6_K_SCALES 192
-#define BLOCK_Q6_K_D 208

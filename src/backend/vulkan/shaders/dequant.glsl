@@ -44,7 +44,7 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 #elif defined(WEIGHT_Q8_0)
 // Repacked rows: [qs of each block, 32 bytes][d of each block, 2 bytes]. Unit 0: elements 0..15 of a
 // block, unit 1: 16..31.
-const uint UNIT = 16, UNITS_PER_BLOCK = 2, QS_BYTES = 32;
+const uint UNIT = 16, UNITS_PER_BLOCK = 2, QS_BYTES = DEVICE_Q8_0_QS_BYTES;
 void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
                            out float v[UNIT]) {
   float d = load_f16(row_start + QS_BYTES * blocks_per_row + 2u * b);
@@ -149,7 +149,8 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 // (l < 32) takes a nibble of ql[64n + l + 32 * (quarter & 1)] (high when quarter >= 2), two bits of
 // qh[32n + l] at 2 * quarter, and the int8 scale scales[8n + l / 16 + 2 * quarter]. A unit is 16
 // elements (one scale).
-const uint UNIT = 16, UNITS_PER_BLOCK = 16, QUANT_BYTES = 192, SCALE_BYTES = 16;
+const uint UNIT = 16, UNITS_PER_BLOCK = 16, QUANT_BYTES = DEVICE_Q6_K_QUANT_BYTES;
+const uint SCALE_BYTES = DEVICE_Q6_K_SCALE_BYTES;
 void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
                            out float v[UNIT]) {
   uint n = unit_in_block / 8u;
