@@ -47,6 +47,7 @@ std::unique_ptr<Backend> create_vulkan_backend(const plan::Plan& plan,
   vulkan::VulkanBackendOptions vulkan_options;
   vulkan_options.device_index = options.device;
   vulkan_options.context_length = options.context_length;
+  vulkan_options.pipelines.integer_dot_products = !options.exact_activations;
   return std::make_unique<vulkan::VulkanBackend>(plan, vulkan_options);
 }
 

@@ -26,7 +26,8 @@ struct BackendOptions {
   uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // positions of the KV caches (> 0)
   uint32_t max_batch = 32;      // tokens per batched step
-  // CPU: F32 activations in MatVec (see CpuBackendOptions).
+  // F32 activations in MatVec (CpuBackendOptions::exact_activations; on Vulkan the float
+  // mat-vec kernels instead of the int8 ones).
   bool exact_activations = false;
   uint32_t device = 0;  // Vulkan: the device index (`quant devices`); the CPU ignores it
 };

@@ -19,7 +19,8 @@ struct SessionOptions {
   uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // 0: the model's trained context, capped (see kv_cache.h)
   uint32_t max_batch = 32;      // tokens per batched step of forward_batch()
-  // CPU: MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones.
+  // MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones, on
+  // either backend.
   bool exact_activations = false;
   // Vulkan: which device (`quant devices` lists them); the CPU backend ignores it.
   uint32_t device = 0;

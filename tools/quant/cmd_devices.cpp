@@ -31,6 +31,10 @@ void print_devices() {
     fmt::print(
         "    subgroup size                {}{}\n", device.subgroup_size,
         device.subgroup_arithmetic ? "" : " (no subgroup arithmetic: shared-memory reductions)");
+    fmt::print("    int8 dot products            {}\n",
+               !device.integer_dot_product              ? "no (float mat-vec kernels)"
+               : device.integer_dot_product_accelerated ? "yes, accelerated"
+                                                        : "yes, not accelerated");
     fmt::print("    max storage buffer range     {}\n", mebibytes(device.max_storage_buffer_range));
     fmt::print("    max workgroup invocations    {}\n", device.max_compute_workgroup_invocations);
     fmt::print("    device-local memory          {}\n", mebibytes(device.device_local_bytes()));

@@ -16,8 +16,8 @@ void SessionFlags::add_to(CLI::App& cmd, bool with_context) {
       ->capture_default_str();
   cmd.add_option("-t,--threads", threads, "CPU threads (default: one per physical core)");
   cmd.add_flag("--exact", exact_activations,
-               "CPU: keep activations in F32 in quantized mat-vecs (slower; the default quantizes "
-               "them to int8 blocks as llama.cpp does)");
+               "Keep activations in F32 in quantized mat-vecs, on the CPU and the GPU (slower; by "
+               "default both quantize them to int8 blocks as llama.cpp does)");
   if (with_context)
     cmd.add_option("-c,--ctx-size", context_length,
                    "Context length in tokens (default: the model's, at most 4096)");

@@ -211,8 +211,17 @@ Context::Context(const ContextOptions& options) {
     queue.queueFamilyIndex = queue_family_;
     queue.queueCount = 1;
     queue.pQueuePriorities = &priority;
+    // OpSDot for the int8 mat-vec kernels (matvec_int8.comp), where the device has it.
+    VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR integer_dot_product{};
+    integer_dot_product.sType =
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR;
+    integer_dot_product.shaderIntegerDotProduct = VK_TRUE;
     VkDeviceCreateInfo info{};
     info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
+    if (info_.integer_dot_product) {
+      extensions.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
+      info.pNext = &integer_dot_product;
+    }
     info.queueCreateInfoCount = 1;
     info.pQueueCreateInfos = &queue;
     info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <vector>
 
 namespace quant::vulkan {
 
@@ -30,6 +31,37 @@ std::vector<VkQueueFamilyProperties> queue_families(VkPhysicalDevice device) {
   std::vector<VkQueueFamilyProperties> families(count);
   vkGetPhysicalDeviceQueueFamilyProperties(device, &count, families.data());
   return families;
+}
+
+bool has_device_extension(VkPhysicalDevice device, const char* name) {
+  uint32_t count = 0;
+  vkEnumerateDeviceExtensionProperties(device, nullptr, &count, nullptr);
+  std::vector<VkExtensionProperties> extensions(count);
+  vkEnumerateDeviceExtensionProperties(device, nullptr, &count, extensions.data());
+  return std::any_of(extensions.begin(), extensions.end(), [&](const VkExtensionProperties& e) {
+    return std::strcmp(e.extensionName, name) == 0;
+  });
+}
+
+// Fills the integer dot product fields: the extension, its feature and the 4 x int8 packed
+// signed acceleration property.
+void query_integer_dot_product(VkPhysicalDevice device, DeviceInfo& info) {
+  if (!has_device_extension(device, VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME)) return;
+  VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR feature{};
+  feature.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR;
+  VkPhysicalDeviceFeatures2 features{};
+  features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+  features.pNext = &feature;
+  vkGetPhysicalDeviceFeatures2(device, &features);
+  info.integer_dot_product = feature.shaderIntegerDotProduct == VK_TRUE;
+  VkPhysicalDeviceShaderIntegerDotProductPropertiesKHR speed{};
+  speed.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_PROPERTIES_KHR;
+  VkPhysicalDeviceProperties2 properties{};
+  properties.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2;
+  properties.pNext = &speed;
+  vkGetPhysicalDeviceProperties2(device, &properties);
+  info.integer_dot_product_accelerated =
+      info.integer_dot_product && speed.integerDotProduct4x8BitPackedSignedAccelerated == VK_TRUE;
 }
 
 }  // namespace
@@ -79,6 +111,7 @@ DeviceInfo query_device_info(VkPhysicalDevice device, uint32_t index) {
       VK_SUBGROUP_FEATURE_BASIC_BIT | VK_SUBGROUP_FEATURE_ARITHMETIC_BIT;
   info.subgroup_arithmetic = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                              (subgroup.supportedOperations & needed) == needed;
+  query_integer_dot_product(device, info);
   info.max_storage_buffer_range = limits.maxStorageBufferRange;
   info.min_storage_buffer_offset_alignment = limits.minStorageBufferOffsetAlignment;
   info.max_compute_workgroup_invocations = limits.maxComputeWorkGroupInvocations;

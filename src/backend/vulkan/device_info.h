@@ -27,6 +27,10 @@ struct DeviceInfo {
   uint32_t subgroup_size = 0;
   bool subgroup_arithmetic =
       false;  // compute shaders may use subgroupAdd/Max (basic + arithmetic ops)
+  // VK_KHR_shader_integer_dot_product with its feature (OpSDot in shaders; the context enables it),
+  // and whether the driver says packed 4 x int8 dot products are faster than their expansion.
+  bool integer_dot_product = false;
+  bool integer_dot_product_accelerated = false;
   uint64_t max_storage_buffer_range = 0;
   uint64_t min_storage_buffer_offset_alignment = 0;
   uint32_t max_compute_workgroup_invocations = 0;

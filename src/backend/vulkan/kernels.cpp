@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "backend/vulkan/weight_layout.h"
@@ -18,6 +19,21 @@ struct MatVecPush {
 };
 // MatVecPush::flags, as shaders/matvec.comp names them.
 constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4;
+// shaders/matvec_int8.comp: MatVecPush and the row passes per workgroup.
+struct MatVecInt8Push {
+  MatVecPush matvec;
+  uint32_t passes;
+};
+// The rows matvec_int8.comp stages in shared memory at most (its MAX_COLS), and the workgroup
+// count it aims at: each workgroup quantizes x once, so tall matrices give each workgroup several
+// passes of rows rather than more workgroups (512: a few per SM on a large GPU, enough to hide the
+// loads' latency).
+constexpr uint64_t kInt8MaxCols = 16384;
+constexpr uint64_t kInt8TargetWorkgroups = 512;
+// Rows at least this wide take the "_wide" int8 records (pipelines.cpp), whose invocations load
+// several chunks of one row at a time: with one chunk per step a subgroup would wait out the
+// memory latency once per step, four times for a row of 8192.
+constexpr uint64_t kInt8WideCols = 8192;
 struct EmbedPush {
   uint32_t cols, first_row, rows, row_bytes, weight_offset;
 };
@@ -141,6 +157,48 @@ uint32_t matvec_rows_per_workgroup(Pipelines& pipelines, const std::string& name
   return rows * std::max(pipeline.workgroup_size / subgroup, 1u);
 }
 
+// The types matvec_int8.comp reads: those the CPU backend multiplies with int8 activations.
+bool int8_matvec_type(TensorType type) {
+  switch (type) {
+    case TensorType::Q8_0:
+    case TensorType::Q4_0:
+    case TensorType::Q4_1:
+    case TensorType::Q5_0:
+    case TensorType::Q5_1:
+    case TensorType::Q4_K:
+    case TensorType::Q5_K:
+    case TensorType::Q6_K:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The int8 kernel for `weights` (matvec_int8.comp) where the device and the shape allow it.
+std::optional<std::string> int8_matvec_kernel(const Pipelines& pipelines,
+                                              const WeightMatrix& weights) {
+  if (!int8_matvec_type(weights.type) || !pipelines.uses_integer_dot_products() ||
+      weights.cols % 64 != 0 || weights.cols > kInt8MaxCols)
+    return std::nullopt;
+  return kernel_name("matvec_int8_", weights.type) + (weights.cols >= kInt8WideCols ? "_wide" : "");
+}
+
+// Records one mat-vec dispatch of `rows` rows with kernel `name` (float or int8).
+void dispatch_matvec(CommandSequence& sequence, const std::string& name, bool int8,
+                     const MatVecPush& push, std::initializer_list<BufferRange> bindings) {
+  Pipelines& pipelines = sequence.pipelines();
+  const uint32_t rows_per_pass = matvec_rows_per_workgroup(pipelines, name);
+  if (!int8) {
+    sequence.dispatch(name, bindings, push,
+                      sequence.linear_groups(ceil_div(push.rows, rows_per_pass)));
+    return;
+  }
+  const uint64_t passes =
+      std::max<uint64_t>(1, push.rows / (uint64_t{rows_per_pass} * kInt8TargetWorkgroups));
+  sequence.dispatch(name, bindings, MatVecInt8Push{push, static_cast<uint32_t>(passes)},
+                    sequence.linear_groups(ceil_div(push.rows, rows_per_pass * passes)));
+}
+
 }  // namespace
 
 bool weight_type_supported(TensorType type) {
@@ -179,7 +237,8 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
   const uint64_t bytes_per_row = checked_row_bytes(weights, "mat-vec");
   expect_floats(x, weights.cols, "mat-vec", "x");
   expect_floats(y, weights.rows, "mat-vec", "y");
-  const std::string name = kernel_name("matvec_", weights.type);
+  const std::optional<std::string> int8_name = int8_matvec_kernel(sequence.pipelines(), weights);
+  const std::string name = int8_name.value_or(kernel_name("matvec_", weights.type));
   uint32_t flags = 0;
   BufferRange norm_weight = x;  // bound but unread without a norm
   if (fusions.norm_weight != nullptr) {
@@ -188,7 +247,6 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     flags |= kNormInput;
   }
   if (fusions.accumulate) flags |= kAccumulate;
-  const uint32_t rows_per_group = matvec_rows_per_workgroup(sequence.pipelines(), name);
 
   if (fusions.swiglu_up != nullptr) {
     const WeightMatrix& up = *fusions.swiglu_up;
@@ -199,30 +257,29 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     const uint64_t binding_offset = weights.offset / alignment * alignment;
     const BufferRange binding{weights.buffer, binding_offset,
                               up.offset + up.rows * bytes_per_row - binding_offset};
-    MatVecPush push{static_cast<uint32_t>(weights.cols),
-                    static_cast<uint32_t>(weights.rows),
-                    static_cast<uint32_t>(bytes_per_row),
-                    static_cast<uint32_t>(weights.offset - binding_offset),
-                    0,
-                    flags | kSwigluPair,
-                    static_cast<uint32_t>(up.offset - weights.offset),
-                    fusions.norm_eps};
-    sequence.dispatch(name, {binding, x, y, norm_weight}, push,
-                      sequence.linear_groups(ceil_div(weights.rows, rows_per_group)));
+    const MatVecPush push{static_cast<uint32_t>(weights.cols),
+                          static_cast<uint32_t>(weights.rows),
+                          static_cast<uint32_t>(bytes_per_row),
+                          static_cast<uint32_t>(weights.offset - binding_offset),
+                          0,
+                          flags | kSwigluPair,
+                          static_cast<uint32_t>(up.offset - weights.offset),
+                          fusions.norm_eps};
+    dispatch_matvec(sequence, name, int8_name.has_value(), push, {binding, x, y, norm_weight});
     return;
   }
   for (const RowChunk& chunk :
        split_rows(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
-    MatVecPush push{static_cast<uint32_t>(weights.cols),
-                    static_cast<uint32_t>(chunk.rows),
-                    static_cast<uint32_t>(bytes_per_row),
-                    chunk.offset_in_binding,
-                    static_cast<uint32_t>(chunk.first_row),
-                    flags,
-                    0,
-                    fusions.norm_eps};
-    sequence.dispatch(name, {chunk.binding, x, y, norm_weight}, push,
-                      sequence.linear_groups(ceil_div(chunk.rows, rows_per_group)));
+    const MatVecPush push{static_cast<uint32_t>(weights.cols),
+                          static_cast<uint32_t>(chunk.rows),
+                          static_cast<uint32_t>(bytes_per_row),
+                          chunk.offset_in_binding,
+                          static_cast<uint32_t>(chunk.first_row),
+                          flags,
+                          0,
+                          fusions.norm_eps};
+    dispatch_matvec(sequence, name, int8_name.has_value(), push,
+                    {chunk.binding, x, y, norm_weight});
   }
 }
 

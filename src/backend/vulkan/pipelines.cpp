@@ -20,6 +20,14 @@ constexpr uint32_t bit(uint32_t binding) {
 // weight_offset, out_offset, flags, pair_offset, eps}; `rows` rows per subgroup (each chunk of x
 // loaded serves that many rows; more rows cost registers). embed: table, step, out; {cols,
 // first_row, rows, row_bytes, weight_offset}.
+// matvec_int8: the matvec bindings; its push constants and {passes}; 8 subgroups per workgroup
+// share the staged x; rows per subgroup and chunks per step as measured on the H200
+// (docs/perf/README.md, v2): 2 rows of 1 chunk per step, and for wide rows ("_wide", kernels.cpp) 1
+// row of 4 chunks, so that a subgroup loads a whole row of 8192 at once.
+#define QUANT_INT8_MATVEC(type)                                                           \
+  PipelineRecord{"matvec_int8_" type, 4, bit(2), 9 * 4, 8, false, 2, 1}, PipelineRecord { \
+    "matvec_int8_" type "_wide", 4, bit(2), 9 * 4, 8, false, 1, 4, "matvec_int8_" type    \
+  }
 #define QUANT_WEIGHT_KERNELS(type, rows)                                            \
   PipelineRecord{"matvec_" type, 4, bit(2), 8 * 4, 2, true, rows}, PipelineRecord { \
     "embed_" type, 3, bit(2), 5 * 4, 4, false                                       \
@@ -38,6 +46,14 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_WEIGHT_KERNELS("q4_k", 2),
     QUANT_WEIGHT_KERNELS("q5_k", 2),
     QUANT_WEIGHT_KERNELS("q6_k", 2),
+    QUANT_INT8_MATVEC("q8_0"),
+    QUANT_INT8_MATVEC("q4_0"),
+    QUANT_INT8_MATVEC("q4_1"),
+    QUANT_INT8_MATVEC("q5_0"),
+    QUANT_INT8_MATVEC("q5_1"),
+    QUANT_INT8_MATVEC("q4_k"),
+    QUANT_INT8_MATVEC("q5_k"),
+    QUANT_INT8_MATVEC("q6_k"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
@@ -63,9 +79,44 @@ constexpr PipelineRecord kRecords[] = {
     // qkv, alpha, beta, a, dt_bias, state (read and written), out;
     // {n_k_heads, n_v_heads, head_k_dim, head_v_dim, eps}
     PipelineRecord{"gated_delta_net", 7, bit(5) | bit(6), 5 * 4, 4, true},
+    // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating);
+    // {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags}; rows per
+    // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of
+    // registers and of fewer workgroups for short matrices). Not yet tuned on the H200.
+    PipelineRecord{"matmul_f32", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_f16", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_bf16", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q8_0", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q4_0", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q4_1", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q5_0", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q5_1", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q4_k", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q5_k", 3, bit(2), 8 * 4, 4, false, 4},
+    PipelineRecord{"matmul_q6_k", 3, bit(2), 8 * 4, 4, false, 4},
+    // embed_batch: table, batch inputs, out; {cols, first_row, rows, row_bytes, weight_offset}
+    PipelineRecord{"embed_batch_f32", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_f16", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_bf16", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q8_0", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q4_0", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q4_1", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q5_0", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q5_1", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q4_k", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q5_k", 3, bit(2), 5 * 4, 4, false},
+    PipelineRecord{"embed_batch_q6_k", 3, bit(2), 5 * 4, 4, false},
+    // x (in place), batch inputs, inverse frequencies; {n_heads, head_dim, n_rot, neox, n_tokens}
+    PipelineRecord{"rope_batch", 3, bit(0), 5 * 4, 4, false},
+    // k, v, k cache, v cache, batch inputs; {kv_dim, capacity, n_tokens}
+    PipelineRecord{"kv_store_batch", 5, bit(2) | bit(3), 3 * 4, 8, false},
+    // q, k cache, v cache, batch inputs, out; {n_heads, n_kv_heads, head_dim, capacity, n_tokens,
+    // scale}
+    PipelineRecord{"attention_batch", 5, bit(4), 6 * 4, 4, false},
 };
 
 #undef QUANT_WEIGHT_KERNELS
+#undef QUANT_INT8_MATVEC
 
 }  // namespace
 
@@ -107,6 +158,11 @@ uint64_t Pipelines::max_binding_bytes() const {
 
 bool Pipelines::uses_subgroup_arithmetic() const {
   return options_.subgroup_arithmetic && context_.info().subgroup_arithmetic;
+}
+
+bool Pipelines::uses_integer_dot_products() const {
+  return options_.integer_dot_products && context_.info().integer_dot_product &&
+         uses_subgroup_arithmetic();
 }
 
 VkDescriptorSetLayout Pipelines::set_layout(uint32_t bindings) {
@@ -160,7 +216,7 @@ const Pipeline& Pipelines::get(std::string_view name) {
 
   auto pipeline = std::make_unique<Pipeline>();
   pipeline->record = record;
-  pipeline->variant = std::string(name);
+  pipeline->variant = std::string(record->shader.empty() ? name : record->shader);
   if (record->reduces && !uses_subgroup_arithmetic()) pipeline->variant += "_shmem";
   const EmbeddedShader* shader = find_embedded_shader(pipeline->variant);
   // Every record names shaders that the build embeds (a test checks the table).
@@ -177,10 +233,13 @@ const Pipeline& Pipelines::get(std::string_view name) {
   check(vkCreateShaderModule(context_.device(), &module_info, nullptr, &module),
         "vkCreateShaderModule");
 
-  const uint32_t constants[2] = {pipeline->workgroup_size, record->rows_per_workgroup};
-  const VkSpecializationMapEntry entries[2] = {{0, 0, sizeof(uint32_t)},
-                                               {1, sizeof(uint32_t), sizeof(uint32_t)}};
-  VkSpecializationInfo specialization{2, entries, sizeof(constants), constants};
+  // Shaders that do not declare constants 1 and 2 ignore them.
+  const uint32_t constants[3] = {pipeline->workgroup_size, record->rows_per_workgroup,
+                                 record->chunks_per_step};
+  const VkSpecializationMapEntry entries[3] = {{0, 0, sizeof(uint32_t)},
+                                               {1, sizeof(uint32_t), sizeof(uint32_t)},
+                                               {2, 2 * sizeof(uint32_t), sizeof(uint32_t)}};
+  VkSpecializationInfo specialization{3, entries, sizeof(constants), constants};
   VkComputePipelineCreateInfo info{};
   info.sType = VK_STRUCTURE_TYPE_COMPUTE_PIPELINE_CREATE_INFO;
   info.stage.sType = VK_STRUCTURE_TYPE_PIPELINE_SHADER_STAGE_CREATE_INFO;

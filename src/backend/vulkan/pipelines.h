@@ -30,6 +30,12 @@ struct PipelineRecord {
   bool reduces = false;
   // Passed to the shader as specialization constant 1 (the rows one mat-vec subgroup computes).
   uint32_t rows_per_workgroup = 1;
+  // Passed as specialization constant 2 (matvec_int8: the chunks of a row one invocation loads
+  // before it uses any).
+  uint32_t chunks_per_step = 1;
+  // The SPIR-V it runs (empty: the shader named `name`): records that share a shader differ in
+  // their specialization constants.
+  std::string_view shader = {};
 };
 
 // All records, and one by name (nullptr when unknown).
@@ -40,6 +46,8 @@ struct PipelineOptions {
   // false: use the shared-memory ("_shmem") reductions even where the device has subgroup
   // arithmetic.
   bool subgroup_arithmetic = true;
+  // false: use the float mat-vec kernels even where the int8 ones could run (integer_dot_products).
+  bool integer_dot_products = true;
   // The largest range one storage-buffer binding may cover; 0 means the device's
   // maxStorageBufferRange. Smaller values make kernels split big weights over several dispatches
   // (tests use it to exercise that path on small tensors).
@@ -70,6 +78,9 @@ class Pipelines {
   // The largest byte range one binding may cover (the option, or the device's limit).
   uint64_t max_binding_bytes() const;
   bool uses_subgroup_arithmetic() const;
+  // Whether the int8 mat-vec kernels (matvec_int8.comp) may run: the option, the device's integer
+  // dot products and subgroup arithmetic.
+  bool uses_integer_dot_products() const;
 
   const Context& context() const { return context_; }
 

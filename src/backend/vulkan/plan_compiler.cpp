@@ -53,6 +53,9 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
     : plan_(plan), context_length_(context_length), fusions_(plan_fusions(plan)) {
   const Context& context = pipelines.context();
   if (context_length == 0) fail("Vulkan backend: the context length must be positive");
+  // The head: the ops after the last layer's, which only lead to the logits.
+  head_begin_ = plan.ops.size();
+  while (head_begin_ > 0 && plan.ops[head_begin_ - 1].layer < 0) --head_begin_;
   check_supported(plan);
   upload_weights(transfer);
   // A gate/up pair too large for one binding is recorded unfolded.
@@ -212,6 +215,10 @@ WeightMatrix CompiledPlan::matrix(plan::WeightId id) const {
           weight.n_rows(), weight.row_length()};
 }
 
+BufferRange CompiledPlan::rope_frequencies(uint32_t n_rot, float theta) const {
+  return whole(rope_frequencies_.at(std::make_pair(n_rot, theta)));
+}
+
 KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
   const KvCacheBuffers& buffers = kv_caches_[id.index];
   return {whole(buffers.keys), whole(buffers.values), buffers.kv_dim, context_length_};
@@ -220,12 +227,17 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
 void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits) const {
   sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
+  record_ops(sequence, 0, logits ? plan_.ops.size() : head_begin_, observation, logits);
+}
+
+void CompiledPlan::record_head(CommandSequence& sequence) const {
+  record_ops(sequence, head_begin_, plan_.ops.size(), nullptr, true);
+}
+
+void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t end,
+                              const Buffer* observation, bool logits) const {
   const bool fold = observation == nullptr;
-  // The head: the ops after the last layer's, which only lead to the logits.
-  size_t head = plan_.ops.size();
-  while (head > 0 && plan_.ops[head - 1].layer < 0) --head;
-  const size_t end = logits ? plan_.ops.size() : head;
-  for (size_t i = 0; i < end; ++i) {
+  for (size_t i = begin; i < end; ++i) {
     const plan::Op& op = plan_.ops[i];
     if (fold && fusions_.folded[i]) continue;
     sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);

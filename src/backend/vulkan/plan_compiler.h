@@ -35,6 +35,11 @@ class CompiledPlan {
   // projection) and the read-back are left out: what prefill submits for every prompt token but
   // the last.
   void record(CommandSequence& sequence, const Buffer* observation, bool logits = true) const;
+  // Records only the ops after the last layer (folded) and the logits read-back: the head that a
+  // batched prefill (batch_compiler.h) runs for its last token, from this plan's buffers.
+  void record_head(CommandSequence& sequence) const;
+  // The index of the first op after the last layer's (plan().ops.size() when there is none).
+  size_t head_begin() const { return head_begin_; }
 
   // Zeroes the recurrent states (the start of a new sequence).
   void reset_states(Transfer& transfer);
@@ -52,6 +57,15 @@ class CompiledPlan {
 
   const plan::Plan& plan() const { return plan_; }
   uint32_t context_length() const { return context_length_; }
+
+  // The device side of the plan, for the batched prefill: a plan buffer (one token's values),
+  // weights as matrices or F32 vectors, a KV cache, and the RoPE inverse frequencies of a
+  // (n_rot, theta) that some Rope op of the plan uses.
+  BufferRange activation(plan::BufferId id) const;
+  WeightMatrix matrix(plan::WeightId id) const;
+  BufferRange vector_weight(plan::WeightId id) const;
+  KvCacheRanges cache(plan::KvCacheId id) const;
+  BufferRange rope_frequencies(uint32_t n_rot, float theta) const;
 
  private:
   struct KvCacheBuffers {
@@ -78,13 +92,13 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
   void record_op(CommandSequence& sequence, const plan::CausalConv1dSilu& op) const;
   void record_op(CommandSequence& sequence, const plan::GatedDeltaNet& op) const;
-  BufferRange activation(plan::BufferId id) const;
-  WeightMatrix matrix(plan::WeightId id) const;
-  BufferRange vector_weight(plan::WeightId id) const;
-  KvCacheRanges cache(plan::KvCacheId id) const;
+  // Ops begin .. end - 1 as record() says, then (with `logits`) the read-back.
+  void record_ops(CommandSequence& sequence, size_t begin, size_t end, const Buffer* observation,
+                  bool logits) const;
 
   const plan::Plan& plan_;
   uint32_t context_length_;
+  size_t head_begin_ = 0;
   FusionPlan fusions_;
   std::vector<Buffer> weight_buffers_;      // distinct tensors (tied weights share one)
   std::vector<size_t> weight_buffer_of_;    // per plan weight: index into weight_buffers_

@@ -1,5 +1,7 @@
 #include "backend/vulkan/vulkan_backend.h"
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace quant::vulkan {
@@ -21,6 +23,9 @@ VulkanBackend::VulkanBackend(const plan::Plan& plan, const VulkanBackendOptions&
   token_->begin();
   compiled_->record(*token_, nullptr);
   token_->end();
+  const uint32_t batch_tokens = std::min(options.prefill_batch_tokens, options.context_length);
+  if (batch_tokens > 1 && batch_unsupported_reason(*compiled_, *pipelines_).empty())
+    batch_ = std::make_unique<CompiledBatch>(*pipelines_, *compiled_, batch_tokens);
 }
 
 // The members' destructors run in reverse order: sequences, buffers and pipelines before the
@@ -45,6 +50,32 @@ std::span<const float> VulkanBackend::prefill(std::span<const int32_t> tokens, u
   if (tokens.empty()) fail("Vulkan backend: prefill needs at least one token");
   for (size_t i = 0; i < tokens.size(); ++i)
     check_position(tokens[i], pos + static_cast<uint32_t>(i));
+  if (!batch_ || tokens.size() == 1) return prefill_token_by_token(tokens, pos);
+  for (size_t first = 0; first < tokens.size(); first += batch_->capacity()) {
+    const size_t n_tokens = std::min<size_t>(batch_->capacity(), tokens.size() - first);
+    CommandSequence& recording =
+        batch_recording(static_cast<uint32_t>(n_tokens), first + n_tokens == tokens.size());
+    batch_->set_inputs(tokens.subspan(first, n_tokens), pos + static_cast<uint32_t>(first));
+    submit(recording);
+  }
+  return compiled_->logits();
+}
+
+CommandSequence& VulkanBackend::batch_recording(uint32_t n_tokens, bool logits) {
+  const auto key = std::make_pair(n_tokens, logits);
+  if (auto found = batch_recordings_.find(key); found != batch_recordings_.end())
+    return *found->second;
+  std::erase_if(batch_recordings_,
+                [&](const auto& entry) { return entry.first.first != batch_->capacity(); });
+  auto recording = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
+  recording->begin();
+  batch_->record(*recording, n_tokens, logits);
+  recording->end();
+  return *batch_recordings_.emplace(key, std::move(recording)).first->second;
+}
+
+std::span<const float> VulkanBackend::prefill_token_by_token(std::span<const int32_t> tokens,
+                                                             uint32_t pos) {
   if (tokens.size() > 1 && !prompt_token_) {
     prompt_token_ = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
     prompt_token_->begin();

@@ -1,14 +1,17 @@
 #pragma once
 // The Vulkan backend: a compiled plan on one device. Per token: write the token and position,
 // submit the recorded command buffer once, wait once on its fence, and read the logits from mapped
-// memory.
+// memory. Prompts go the same way, a batch of tokens per submission (batch_compiler.h).
 
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string_view>
+#include <utility>
 
+#include "backend/vulkan/batch_compiler.h"
 #include "backend/vulkan/command_sequence.h"
 #include "backend/vulkan/context.h"
 #include "backend/vulkan/memory.h"
@@ -24,6 +27,9 @@ struct VulkanBackendOptions {
   uint32_t context_length = 0;  // positions the KV caches hold (> 0)
   bool validation = false;  // Khronos validation with synchronization validation (slow; for tests)
   PipelineOptions pipelines;
+  // The most prompt tokens prefill() processes in one batch (batch_compiler.h); longer prompts go
+  // in several. 0 or 1: token by token, as for plans the batched recording does not cover.
+  uint32_t prefill_batch_tokens = 512;
 };
 
 class VulkanBackend final : public Backend {
@@ -36,9 +42,14 @@ class VulkanBackend final : public Backend {
   std::span<const float> forward(int32_t token, uint32_t pos) override;
   std::span<const float> forward_observed(int32_t token, uint32_t pos,
                                           const PlanObserver& observer) override;
-  // One submission per token as forward(), but the tokens before the last skip the output norm,
-  // the vocabulary projection and the logits read-back.
+  // In batches of up to prefill_batch_tokens tokens, one submission each, with matrix-matrix
+  // products, and the output head for the last token only (batch_compiler.h). Plans the batches do
+  // not cover go token by token: one submission per token as forward(), but the tokens before the
+  // last skip the output norm, the vocabulary projection and the logits read-back. The batched
+  // logits agree with forward()'s to rounding (the sums run in another order), not bit for bit.
   std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos) override;
+  // Whether prefill() runs in batches, and the most tokens a batch takes (0 when it does not).
+  uint32_t prefill_batch_capacity() const { return batch_ ? batch_->capacity() : 0; }
   // Zeroes the recurrent states. KV cache positions past the current one are never read, so the
   // caches need no clearing.
   void reset() override;
@@ -53,6 +64,9 @@ class VulkanBackend final : public Backend {
 
  private:
   void check_position(int32_t token, uint32_t pos) const;
+  std::span<const float> prefill_token_by_token(std::span<const int32_t> tokens, uint32_t pos);
+  // The recording of a batch of n_tokens tokens, with or without the head, recorded on first use.
+  CommandSequence& batch_recording(uint32_t n_tokens, bool logits);
   // Submits `sequence`, waits, and adds the submission to the counters.
   void submit(CommandSequence& sequence);
 
@@ -67,6 +81,10 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<CommandSequence> observed_token_;  // recorded on the first forward_observed()
   std::unique_ptr<Buffer> observation_;              // every op's output, for forward_observed()
   std::unique_ptr<CommandSequence> profiled_token_;  // recorded on the first forward_profiled()
+  std::unique_ptr<CompiledBatch> batch_;             // null: prefill goes token by token
+  // By (tokens, with the head): the full-size batches, and the latest batch of another size (the
+  // end of a prompt), so that a remainder is recorded again only when its size changes.
+  std::map<std::pair<uint32_t, bool>, std::unique_ptr<CommandSequence>> batch_recordings_;
   DeviceCounters counters_;
 };
 

@@ -7,9 +7,11 @@
 
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <string>
 #include <tuple>
 
+#include "backend/cpu/matmul.h"
 #include "backend/vulkan/kernels.h"
 #include "backend/vulkan/weight_layout.h"
 #include "reference.h"
@@ -43,53 +45,125 @@ std::vector<uint8_t> device_layout(TensorType type, uint64_t rows, uint64_t cols
   return out;
 }
 
+// Which mat-vec kernels a case records: the int8 ones (matvec_int8.comp, with integer dot products,
+// for the types the CPU multiplies with int8 activations), or the float ones (matvec.comp) with
+// subgroup or shared-memory reductions.
+enum class MatVecKernel { Int8, FloatSubgroup, FloatShmem };
+
+// The types the CPU multiplies with int8 activations, as the int8 kernels do.
+bool int8_type(TensorType type) {
+  const std::optional<cpu::ActivationFormat> format = cpu::activation_format(type);
+  return format && *format != cpu::ActivationFormat::F32;
+}
+
+std::string kernel_label(MatVecKernel kernel) {
+  switch (kernel) {
+    case MatVecKernel::Int8:
+      return "int8";
+    case MatVecKernel::FloatSubgroup:
+      return "subgroup";
+    case MatVecKernel::FloatShmem:
+      return "shmem";
+  }
+  return "";
+}
+
+std::vector<MatVecKernel> kernels_for(TensorType type) {
+  std::vector<MatVecKernel> kernels = {MatVecKernel::FloatSubgroup, MatVecKernel::FloatShmem};
+  if (int8_type(type)) kernels.push_back(MatVecKernel::Int8);
+  return kernels;
+}
+
+// Rows the int8 kernels take are a multiple of 64 elements (two x blocks per chunk).
+uint64_t kernel_test_cols(TensorType type, MatVecKernel kernel) {
+  return kernel == MatVecKernel::Int8 && type_traits(type).block_elements == 32 ? 320
+                                                                                : test_cols(type);
+}
+
+// The int8 kernels compute W times x quantized as the CPU quantizes it (int8_quantized), up to
+// float rounding (and the rare level it moves across a rounding tie); any decoding error is orders
+// of magnitude above this.
+constexpr double kInt8Tolerance = 1e-6;
+
+class MatVecKernelTest : public VulkanTest {
+ protected:
+  // Skips (true) when the device cannot run the int8 kernels.
+  bool unavailable(MatVecKernel kernel) {
+    return kernel == MatVecKernel::Int8 && !pipelines(true).uses_integer_dot_products();
+  }
+  Pipelines& kernel_pipelines(MatVecKernel kernel) {
+    if (kernel == MatVecKernel::FloatShmem) return pipelines(false);
+    return kernel == MatVecKernel::Int8 ? pipelines(true) : float_matvec_pipelines();
+  }
+  // The x the kernel multiplies `type` by: quantized for the int8 kernels.
+  static std::vector<float> kernel_input(MatVecKernel kernel, TensorType type,
+                                         std::span<const float> x) {
+    if (kernel == MatVecKernel::Int8) return int8_quantized(type, x);
+    return {x.begin(), x.end()};
+  }
+  static double tolerance(MatVecKernel kernel) {
+    return kernel == MatVecKernel::Int8 ? kInt8Tolerance : kMatVecTolerance;
+  }
+  // Every dispatch recorded so far used the kernel family the case asks for.
+  static void expect_kernels(const CommandSequence& sequence, MatVecKernel kernel) {
+    for (const CommandInfo& info : sequence.command_infos())
+      EXPECT_EQ(info.kernel.starts_with("matvec_int8_"), kernel == MatVecKernel::Int8)
+          << info.kernel;
+  }
+};
+
 struct MatVecCase {
   TensorType type;
   bool random_bits;
-  bool subgroup_arithmetic;
+  MatVecKernel kernel;
 };
 
 std::string case_name(const ::testing::TestParamInfo<MatVecCase>& info) {
   return type_label(info.param.type) + (info.param.random_bits ? "_random_bits" : "_quantized") +
-         (info.param.subgroup_arithmetic ? "_subgroup" : "_shmem");
+         "_" + kernel_label(info.param.kernel);
 }
 
 std::vector<MatVecCase> matvec_cases() {
   std::vector<MatVecCase> cases;
   for (TensorType type : kTypes)
     for (bool random_bits : {false, true})
-      for (bool subgroup : {true, false})
+      for (MatVecKernel kernel : kernels_for(type))
         if (!random_bits || type_traits(type).quantized)
-          cases.push_back({type, random_bits, subgroup});
+          cases.push_back({type, random_bits, kernel});
   return cases;
 }
 
-class MatVecTest : public VulkanTest, public ::testing::WithParamInterface<MatVecCase> {};
+class MatVecTest : public MatVecKernelTest, public ::testing::WithParamInterface<MatVecCase> {};
 
 TEST_P(MatVecTest, MatchesReference) {
   const MatVecCase& param = GetParam();
+  if (unavailable(param.kernel)) GTEST_SKIP() << "the device has no integer dot products";
   const uint64_t rows = 37;
-  const uint64_t cols = test_cols(param.type);
+  const uint64_t cols = kernel_test_cols(param.type, param.kernel);
   std::vector<uint8_t> weights = make_weights(param.type, rows, cols, 11, param.random_bits);
   std::vector<float> x = random_floats(cols, 12);
   Buffer weight_buffer = upload_bytes(device_layout(param.type, rows, cols, weights), "weights");
   Buffer x_buffer = upload_floats(x, "x");
   Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
 
-  CommandSequence sequence(pipelines(param.subgroup_arithmetic));
+  CommandSequence sequence(kernel_pipelines(param.kernel));
   sequence.begin();
   encode_matvec(sequence, {&weight_buffer, 0, param.type, rows, cols}, whole(x_buffer),
                 whole(y_buffer));
   sequence.end();
   sequence.submit_and_wait();
+  expect_kernels(sequence, param.kernel);
 
-  std::vector<float> expected = reference_matvec(param.type, weights, rows, cols, x);
   std::vector<float> actual = download_floats(y_buffer, rows);
-  double error = nmse(actual, expected);
-  std::printf("[nmse] matvec %s %s subgroup=%u %s: %.3g\n", type_label(param.type).c_str(),
-              param.random_bits ? "random-bits" : "quantized", context().info().subgroup_size,
-              param.subgroup_arithmetic ? "subgroup-reduce" : "shmem-reduce", error);
-  EXPECT_LE(error, kMatVecTolerance);
+  double error = nmse(actual, reference_matvec(param.type, weights, rows, cols,
+                                               kernel_input(param.kernel, param.type, x)));
+  double float_error = nmse(actual, reference_matvec(param.type, weights, rows, cols, x));
+  std::printf("[nmse] matvec %s %s subgroup=%u %s: %.3g (against float x: %.3g)\n",
+              type_label(param.type).c_str(), param.random_bits ? "random-bits" : "quantized",
+              context().info().subgroup_size, kernel_label(param.kernel).c_str(), error,
+              float_error);
+  EXPECT_LE(error, tolerance(param.kernel));
+  EXPECT_LE(float_error, kMatVecTolerance);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllTypes, MatVecTest, ::testing::ValuesIn(matvec_cases()), case_name);
@@ -175,10 +249,11 @@ TEST_F(SplitBindingTest, MatVecAndEmbedAcrossBindings) {
 // g) / silu(W norm(x)) * (V norm(x)).
 struct FusionCase {
   TensorType type;
-  bool subgroup_arithmetic;
+  MatVecKernel kernel;
 };
 
-class MatVecFusionTest : public VulkanTest, public ::testing::WithParamInterface<FusionCase> {};
+class MatVecFusionTest : public MatVecKernelTest,
+                         public ::testing::WithParamInterface<FusionCase> {};
 
 std::vector<float> rms_normalized(std::span<const float> x, std::span<const float> weight,
                                   float eps) {
@@ -192,8 +267,9 @@ std::vector<float> rms_normalized(std::span<const float> x, std::span<const floa
 
 TEST_P(MatVecFusionTest, NormAccumulateAndSwigluMatchOpByOp) {
   const FusionCase& param = GetParam();
+  if (unavailable(param.kernel)) GTEST_SKIP() << "the device has no integer dot products";
   const uint64_t rows = 29;
-  const uint64_t cols = type_traits(param.type).block_elements == 256 ? 512 : 160;
+  const uint64_t cols = type_traits(param.type).block_elements == 256 ? 512 : 192;
   const float eps = 1e-5f;
   std::vector<uint8_t> gate =
       make_weights(param.type, rows, cols, 41, type_traits(param.type).quantized);
@@ -216,9 +292,9 @@ TEST_P(MatVecFusionTest, NormAccumulateAndSwigluMatchOpByOp) {
   const BufferRange norm_range = whole(norm_buffer);
   const WeightMatrix gate_matrix{&weights, 0, param.type, rows, cols};
   const WeightMatrix up_matrix{&weights, up_offset, param.type, rows, cols};
-  ASSERT_TRUE(swiglu_pair_fits(pipelines(param.subgroup_arithmetic), gate_matrix, up_matrix));
+  ASSERT_TRUE(swiglu_pair_fits(kernel_pipelines(param.kernel), gate_matrix, up_matrix));
 
-  CommandSequence sequence(pipelines(param.subgroup_arithmetic));
+  CommandSequence sequence(kernel_pipelines(param.kernel));
   sequence.begin();
   encode_matvec(sequence, gate_matrix, whole(x_buffer), whole(accumulated),
                 {.norm_weight = &norm_range, .norm_eps = eps, .accumulate = true});
@@ -226,8 +302,10 @@ TEST_P(MatVecFusionTest, NormAccumulateAndSwigluMatchOpByOp) {
                 {.norm_weight = &norm_range, .norm_eps = eps, .swiglu_up = &up_matrix});
   sequence.end();
   sequence.submit_and_wait();
+  expect_kernels(sequence, param.kernel);
 
-  const std::vector<float> normed = rms_normalized(x, norm_weight, eps);
+  const std::vector<float> normed =
+      kernel_input(param.kernel, param.type, rms_normalized(x, norm_weight, eps));
   const std::vector<float> gate_y = reference_matvec(param.type, gate, rows, cols, normed);
   const std::vector<float> up_y = reference_matvec(param.type, up, rows, cols, normed);
   std::vector<float> expected_accumulated(rows), expected_swiglu(rows);
@@ -237,26 +315,89 @@ TEST_P(MatVecFusionTest, NormAccumulateAndSwigluMatchOpByOp) {
   }
   const double accumulate_error = nmse(download_floats(accumulated, rows), expected_accumulated);
   const double swiglu_error = nmse(download_floats(swiglu_out, rows), expected_swiglu);
-  std::printf("[nmse] fused %s: norm+accumulate %.3g, norm+swiglu %.3g\n",
-              type_label(param.type).c_str(), accumulate_error, swiglu_error);
-  EXPECT_LE(accumulate_error, kMatVecTolerance);
-  EXPECT_LE(swiglu_error, kMatVecTolerance);
+  std::printf("[nmse] fused %s %s: norm+accumulate %.3g, norm+swiglu %.3g\n",
+              type_label(param.type).c_str(), kernel_label(param.kernel).c_str(), accumulate_error,
+              swiglu_error);
+  EXPECT_LE(accumulate_error, tolerance(param.kernel));
+  EXPECT_LE(swiglu_error, tolerance(param.kernel));
 }
 
 std::vector<FusionCase> fusion_cases() {
   std::vector<FusionCase> cases;
   for (TensorType type :
        {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::Q4_0, TensorType::F32})
-    for (bool subgroup : {true, false}) cases.push_back({type, subgroup});
+    for (MatVecKernel kernel : kernels_for(type)) cases.push_back({type, kernel});
   return cases;
 }
 
 std::string fusion_case_name(const ::testing::TestParamInfo<FusionCase>& info) {
-  return type_label(info.param.type) + (info.param.subgroup_arithmetic ? "_subgroup" : "_shmem");
+  return type_label(info.param.type) + "_" + kernel_label(info.param.kernel);
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, MatVecFusionTest, ::testing::ValuesIn(fusion_cases()),
                          fusion_case_name);
+
+// Shapes the int8 kernels treat apart. A matrix tall enough that each int8 workgroup takes several
+// passes of rows (kernels.cpp aims at
+// 512 workgroups; a pass is 16 rows on every device: 8 subgroups of 2 rows), with a last workgroup
+// whose rows run out part way.
+class Int8PassesTest : public MatVecKernelTest {};
+
+TEST_F(Int8PassesTest, TallMatrixMatchesReference) {
+  if (unavailable(MatVecKernel::Int8)) GTEST_SKIP() << "the device has no integer dot products";
+  const TensorType type = TensorType::Q8_0;
+  const uint64_t rows = 2 * 16 * 512 + 21;
+  const uint64_t cols = 64;
+  std::vector<uint8_t> weights = make_weights(type, rows, cols, 51, false);
+  std::vector<float> x = random_floats(cols, 52);
+  Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "tall weights");
+  Buffer x_buffer = upload_floats(x, "x");
+  Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
+
+  CommandSequence sequence(pipelines(true));
+  sequence.begin();
+  encode_matvec(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer), whole(y_buffer));
+  sequence.end();
+  sequence.submit_and_wait();
+  expect_kernels(sequence, MatVecKernel::Int8);
+
+  const double error = nmse(download_floats(y_buffer, rows),
+                            reference_matvec(type, weights, rows, cols, int8_quantized(type, x)));
+  std::printf("[nmse] int8 matvec over several passes (%llu rows): %.3g\n",
+              static_cast<unsigned long long>(rows), error);
+  EXPECT_LE(error, kInt8Tolerance);
+}
+
+// Rows of 8192 elements and more take the "_wide" int8 records (kernels.cpp), whose invocations
+// load several chunks of a row per step; 8448 elements leave the last step part empty.
+TEST_F(Int8PassesTest, WideRowsMatchReference) {
+  if (unavailable(MatVecKernel::Int8)) GTEST_SKIP() << "the device has no integer dot products";
+  const uint64_t rows = 19;
+  const uint64_t cols = 8448;
+  for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::Q4_1}) {
+    std::vector<uint8_t> weights = make_weights(type, rows, cols, 61, true);
+    std::vector<float> x = random_floats(cols, 62);
+    Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "wide weights");
+    Buffer x_buffer = upload_floats(x, "x");
+    Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
+
+    CommandSequence sequence(pipelines(true));
+    sequence.begin();
+    encode_matvec(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer),
+                  whole(y_buffer));
+    sequence.end();
+    sequence.submit_and_wait();
+    ASSERT_EQ(sequence.command_infos().size(), 1u);
+    EXPECT_TRUE(sequence.command_infos()[0].kernel.ends_with("_wide"))
+        << sequence.command_infos()[0].kernel;
+
+    const double error = nmse(download_floats(y_buffer, rows),
+                              reference_matvec(type, weights, rows, cols, int8_quantized(type, x)));
+    std::printf("[nmse] int8 matvec %s, rows of %llu: %.3g\n", type_label(type).c_str(),
+                static_cast<unsigned long long>(cols), error);
+    EXPECT_LE(error, kInt8Tolerance) << type_label(type);
+  }
+}
 
 }  // namespace
 }  // namespace quant::vulkan::test

@@ -1,14 +1,16 @@
 // The whole-model acceptance test of the Vulkan backend on every shared model: a Vulkan session
-// and an exact CPU session must agree on the logits of a prompt fed token by token, on 64 greedy
-// tokens as far as the CPU's choice is clear, and on perplexity (model_parity.h); and the Vulkan
-// perplexity must match llama-perplexity's. The default model has its own test, which runs in
-// parallel with this one. Validation is off (the kernel tests run with it): this test is about the
-// numbers, and validation would make it too slow.
+// and a CPU session, both exact or both with int8 activations, must agree on the logits of a prompt
+// fed token by token, on 64 greedy tokens as far as the CPU's choice is clear, and on perplexity
+// (model_parity.h); and the Vulkan perplexity must match llama-perplexity's. The default model has
+// its own test, which runs in parallel with this one. Validation is off (the kernel tests run with
+// it): this test is about the numbers, and validation would make it too slow.
 
 #include <gtest/gtest.h>
 
 #include <cstdio>
 #include <string>
+#include <string_view>
+#include <tuple>
 #include <vector>
 
 #include "backend/vulkan/context.h"
@@ -40,12 +42,15 @@ void PrintTo(const ModelCase& model_case, std::ostream* os) {
   *os << model_case.name;
 }
 
-class ModelParityTest : public ::testing::TestWithParam<ModelCase> {};
+// A model, and whether both sessions keep F32 activations.
+using ParityCase = std::tuple<ModelCase, bool>;
 
-TEST_P(ModelParityTest, VulkanMatchesTheExactCpuBackendAndLlamaPerplexity) {
+class ModelParityTest : public ::testing::TestWithParam<ParityCase> {};
+
+TEST_P(ModelParityTest, VulkanMatchesTheCpuBackendAndLlamaPerplexity) {
   QUANT_REQUIRE_SHARED();
   if (list_devices().empty()) GTEST_SKIP() << "skipped: no Vulkan device found";
-  const ModelCase& model_case = GetParam();
+  const auto& [model_case, exact] = GetParam();
   const model::Model model = model::Model::load(quant::test::model_path(model_case.name));
   const Tokenizer tokenizer = Tokenizer::from_gguf(model.file());
 
@@ -59,10 +64,14 @@ TEST_P(ModelParityTest, VulkanMatchesTheExactCpuBackendAndLlamaPerplexity) {
       true, false);
   ASSERT_FALSE(text.empty());
 
-  const ParityFigures figures = expect_vulkan_matches_exact_cpu(
+  const ParityFigures figures = expect_vulkan_matches_cpu(
       model, prompt, text, *tokenizer.bos_id(),
       ParityOptions{
           .context_length = kPerplexityContext,
+          .exact_activations = exact,
+          .limits =
+              exact ? ParityLimits{}
+                    : int8_parity_limits(model_case.name, model_case.llama_perplexity_tolerance),
           .perplexity = {.context = kPerplexityContext, .max_chunks = kPerplexityChunks}});
 
   const double llama_cpp =
@@ -75,22 +84,38 @@ TEST_P(ModelParityTest, VulkanMatchesTheExactCpuBackendAndLlamaPerplexity) {
   const double vulkan_ppl = figures.vulkan_perplexity.ppl;
   EXPECT_NEAR(vulkan_ppl / llama_cpp, 1.0, model_case.llama_perplexity_tolerance)
       << "vulkan " << vulkan_ppl << ", llama-perplexity " << llama_cpp;
-  std::printf("  %s: %s; llama-perplexity %.4f (%+.2e)\n", model_case.name,
-              describe(figures).c_str(), llama_cpp, vulkan_ppl / llama_cpp - 1.0);
+  std::printf("  %s (%s): %s; llama-perplexity %.4f (%+.2e)\n", model_case.name,
+              exact ? "exact" : "int8 activations", describe(figures).c_str(), llama_cpp,
+              vulkan_ppl / llama_cpp - 1.0);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    SharedModels, ModelParityTest,
-    ::testing::Values(ModelCase{"stories260K-f32"}, ModelCase{"tiny-llama-f16"},
-                      ModelCase{"tiny-llama-Q8_0"}, ModelCase{"tiny-llama-Q4_K_M"},
-                      ModelCase{"tiny-llama-deep-f16"}, ModelCase{"tiny-llama-deep-Q8_0"},
-                      ModelCase{"tiny-llama-deep-Q4_K_M"}, ModelCase{"tiny-qwen3-f16"},
-                      ModelCase{"tiny-qwen3-Q8_0"}, ModelCase{"tiny-qwen3-Q4_K_M"},
-                      ModelCase{"tiny-qwen35-f16"}, ModelCase{"tiny-qwen35-Q8_0"},
-                      ModelCase{"tiny-qwen35-Q4_K_M", 3e-3}),
-    [](const ::testing::TestParamInfo<ModelCase>& param_info) {
-      return parameter_name(param_info.param.name);
-    });
+const ModelCase kModels[] = {
+    {"stories260K-f32"},         {"tiny-llama-f16"},      {"tiny-llama-Q8_0"},
+    {"tiny-llama-Q4_K_M"},       {"tiny-llama-deep-f16"}, {"tiny-llama-deep-Q8_0"},
+    {"tiny-llama-deep-Q4_K_M"},  {"tiny-qwen3-f16"},      {"tiny-qwen3-Q8_0"},
+    {"tiny-qwen3-Q4_K_M"},       {"tiny-qwen35-f16"},     {"tiny-qwen35-Q8_0"},
+    {"tiny-qwen35-Q4_K_M", 3e-3}};
+
+// Every model exact; the quantized ones also with int8 activations (with float weights both modes
+// compute the same).
+std::vector<ParityCase> parity_cases() {
+  std::vector<ParityCase> cases;
+  for (const ModelCase& model_case : kModels) {
+    cases.emplace_back(model_case, true);
+    if (!std::string_view(model_case.name).ends_with("f16") &&
+        !std::string_view(model_case.name).ends_with("f32"))
+      cases.emplace_back(model_case, false);
+  }
+  return cases;
+}
+
+std::string parity_case_name(const ::testing::TestParamInfo<ParityCase>& info) {
+  return parameter_name(std::get<0>(info.param).name) +
+         (std::get<1>(info.param) ? "_exact" : "_int8");
+}
+
+INSTANTIATE_TEST_SUITE_P(SharedModels, ModelParityTest, ::testing::ValuesIn(parity_cases()),
+                         parity_case_name);
 
 }  // namespace
 }  // namespace quant::vulkan::test

@@ -4,8 +4,11 @@
 #include <cmath>
 #include <cstddef>
 #include <cstring>
+#include <optional>
 #include <random>
 
+#include "backend/cpu/matmul.h"
+#include "backend/cpu/quantize_activations.h"
 #include "formats/blocks.h"
 #include "formats/float16.h"
 #include "vulkan_test_device.h"
@@ -82,6 +85,25 @@ std::vector<float> reference_matvec(TensorType type, std::span<const uint8_t> we
     y[r] = static_cast<float>(sum);
   }
   return y;
+}
+
+std::vector<float> int8_quantized(TensorType weight_type, std::span<const float> x) {
+  const std::optional<cpu::ActivationFormat> format = cpu::activation_format(weight_type);
+  if (!format || *format == cpu::ActivationFormat::F32) return {x.begin(), x.end()};
+  const cpu::ActivationLayout layout = cpu::activation_layout(*format, x.size());
+  const uint64_t block = *format == cpu::ActivationFormat::Q8_K ? 256 : 32;
+  std::vector<uint8_t> row(layout.row_bytes + 64);
+  // The quantizer writes at a 64-byte aligned address.
+  uint8_t* aligned = row.data() + (64 - reinterpret_cast<uintptr_t>(row.data()) % 64) % 64;
+  cpu::quantize_activation_row_reference(x.data(), layout, aligned);
+  std::vector<float> out(x.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    float scale = 0.0f;
+    std::memcpy(&scale, aligned + layout.scales_offset + (i / block) * sizeof(float),
+                sizeof(float));
+    out[i] = static_cast<float>(static_cast<int8_t>(aligned[i])) * scale;
+  }
+  return out;
 }
 
 std::vector<float> reference_rms_norm(std::span<const float> x, std::span<const float> weight,

@@ -19,6 +19,10 @@ std::vector<uint8_t> make_weights(TensorType type, uint64_t rows, uint64_t cols,
 
 std::vector<float> reference_matvec(TensorType type, std::span<const uint8_t> weights,
                                     uint64_t rows, uint64_t cols, std::span<const float> x);
+// x as the CPU backend's fast path quantizes it to multiply it with `weight_type`
+// (quantize_activation_row_reference), dequantized: what the int8 mat-vec kernels
+// (shaders/matvec_int8.comp) multiply W by. Types the CPU multiplies with floats: x unchanged.
+std::vector<float> int8_quantized(TensorType weight_type, std::span<const float> x);
 std::vector<float> reference_row(TensorType type, std::span<const uint8_t> weights, uint64_t cols,
                                  uint64_t row);
 std::vector<float> reference_rms_norm(std::span<const float> x, std::span<const float> weight,

@@ -104,8 +104,9 @@ TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
     ADD_FAILURE() << "validation message: " << message;
 }
 
-// prefill() leaves the output head out of every prompt token but the last: the same state and,
-// bit for bit, the same last logits as forward() token by token, in fewer dispatches.
+// The token-by-token prefill (the path of plans without batch kernels; batched_prefill_test.cpp
+// tests the batched one) leaves the output head out of every prompt token but the last: the same
+// state and, bit for bit, the same last logits as forward() token by token, in fewer dispatches.
 TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
   QUANT_REQUIRE_SHARED();
   const std::string skip = vulkan_unavailable_reason();
@@ -113,8 +114,10 @@ TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
   for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen35-f16.gguf"}) {
     const model::Model model =
         model::Model::load(quant::test::shared_path(std::string("data/models/") + file));
-    const VulkanBackendOptions options{
-        .context_length = kContextLength, .validation = true, .pipelines = {}};
+    const VulkanBackendOptions options{.context_length = kContextLength,
+                                       .validation = true,
+                                       .pipelines = {},
+                                       .prefill_batch_tokens = 0};
     VulkanBackend batched(model.plan(), options);
     VulkanBackend stepped(model.plan(), options);
     keep_vulkan_libraries_loaded();

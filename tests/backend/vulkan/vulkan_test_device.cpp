@@ -30,12 +30,15 @@ std::unique_ptr<TestDevice> create_test_device() {
   dlopen("libvulkan_lvp.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   dlopen("libVkLayer_khronos_validation.so", RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE);
   const DeviceInfo& info = device->context->info();
-  std::printf("Vulkan test device: %s, subgroup size %u%s\n", info.name.c_str(), info.subgroup_size,
-              info.subgroup_arithmetic ? "" : " (no subgroup arithmetic)");
+  std::printf("Vulkan test device: %s, subgroup size %u%s%s\n", info.name.c_str(),
+              info.subgroup_size, info.subgroup_arithmetic ? "" : " (no subgroup arithmetic)",
+              info.integer_dot_product ? "" : " (no integer dot products)");
   device->transfer = std::make_unique<Transfer>(*device->context, 1u << 20);
   device->subgroup_pipelines = std::make_unique<Pipelines>(*device->context);
   device->shmem_pipelines =
       std::make_unique<Pipelines>(*device->context, PipelineOptions{.subgroup_arithmetic = false});
+  device->float_matvec_pipelines =
+      std::make_unique<Pipelines>(*device->context, PipelineOptions{.integer_dot_products = false});
   return device;
 }
 

@@ -25,7 +25,9 @@ struct TestDevice {
   std::unique_ptr<Pipelines>
       subgroup_pipelines;  // subgroup-arithmetic reductions (where the device has them)
   std::unique_ptr<Pipelines> shmem_pipelines;  // shared-memory reductions
-  std::string unavailable;                     // why there is no device; empty when there is one
+  // Subgroup reductions, float mat-vecs only (no int8 kernels even where the device has them).
+  std::unique_ptr<Pipelines> float_matvec_pipelines;
+  std::string unavailable;  // why there is no device; empty when there is one
 };
 
 // Why Vulkan tests cannot run here (no validation layer, no device), or empty when they can.
@@ -50,6 +52,7 @@ class VulkanTest : public ::testing::Test {
   Pipelines& pipelines(bool subgroup_arithmetic) {
     return subgroup_arithmetic ? *test_device().subgroup_pipelines : *test_device().shmem_pipelines;
   }
+  Pipelines& float_matvec_pipelines() { return *test_device().float_matvec_pipelines; }
 
   Buffer make_buffer(uint64_t bytes, MemoryRole role = MemoryRole::Activations,
                      std::string name = "test");

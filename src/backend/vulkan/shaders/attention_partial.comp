@@ -30,6 +30,9 @@ layout(push_constant) uniform Push {
   uint final;      // 1: a single chunk, normalized into out_heads
 } pc;
 
+// Vectors of a key, or positions of the value sum, each invocation loads before it uses them.
+const uint UNROLL = 8;
+
 shared float weights[WORKGROUP_SIZE];
 shared vec4 group_sums[WORKGROUP_SIZE];
 
@@ -61,7 +64,14 @@ void main() {
     if (lane < count) {
       uint key = (start + lane) * kv_dim4 + kv_offset4;
       vec4 dot4 = vec4(0.0);
-      for (uint i = 0; i < dim4; ++i) dot4 += q[q_offset4 + i] * k_cache[key + i];
+      // UNROLL vectors of the key at a time, all loaded before any is used: a load used right
+      // away would wait out the memory latency once per vector.
+      for (uint i = 0; i < dim4; i += UNROLL) {
+        vec4 keys[UNROLL];
+        for (uint u = 0; u < UNROLL; ++u) keys[u] = k_cache[key + min(i + u, dim4 - 1u)];
+        for (uint u = 0; u < UNROLL; ++u)
+          if (i + u < dim4) dot4 += q[q_offset4 + i + u] * keys[u];
+      }
       score = dot(dot4, vec4(1.0)) * pc.scale;
     }
     float new_max = max(running_max, workgroup_max(score));
@@ -75,7 +85,14 @@ void main() {
     acc *= correction;
     if (group < groups) {
       uint value = start * kv_dim4 + kv_offset4 + d;
-      for (uint j = group; j < count; j += groups) acc += weights[j] * v_cache[value + j * kv_dim4];
+      // UNROLL positions at a time, loaded first (as the keys above).
+      for (uint j = group; j < count; j += UNROLL * groups) {
+        vec4 values[UNROLL];
+        for (uint u = 0; u < UNROLL; ++u)
+          values[u] = v_cache[value + min(j + u * groups, count - 1u) * kv_dim4];
+        for (uint u = 0; u < UNROLL; ++u)
+          if (j + u * groups < count) acc += weights[j + u * groups] * values[u];
+      }
     }
   }
   group_sums[lane] = acc;

@@ -14,6 +14,8 @@ vec4 quants_to_float(uvec4 q, float offset) {
 }
 
 #if defined(WEIGHT_Q4_K)
+#include "k_scales.glsl"
+
 // Chunk c of block b: the 16 bytes qs[16 * (c % 8) ..] of the block, whose low nibbles are elements
 // 64j + 16h + i and high nibbles elements 64j + 32 + 16h + i (j = (c % 8) / 2, h = c % 2, i < 16):
 // sub-blocks 2j and 2j + 1.
@@ -36,19 +38,6 @@ void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
   }
   ci.low_sum = dot(low_total, vec4(1.0));
   ci.high_sum = dot(high_total, vec4(1.0));
-}
-// Byte k of the 12 packed scale bytes, which follow d and dmin in the block's first 16 bytes
-// (selects rather than a dynamic vector index, which some compilers put in local memory).
-uint scale_byte(uvec4 header, uint k) {
-  uint word = k < 4u ? header.y : (k < 8u ? header.z : header.w);
-  return (word >> (8u * (k % 4u))) & 0xffu;
-}
-// The 6-bit scale (x) and min (y) of sub-block s.
-uvec2 k_scale_min(uvec4 header, uint s) {
-  if (s < 4u) return uvec2(scale_byte(header, s) & 63u, scale_byte(header, s + 4u) & 63u);
-  uint low = scale_byte(header, s + 4u);
-  return uvec2((low & 0xfu) | ((scale_byte(header, s - 4u) >> 6) << 4),
-               (low >> 4) | ((scale_byte(header, s) >> 6) << 4));
 }
 struct ChunkWeights {
   uvec4 header;  // d, dmin, scales

@@ -1,0 +1,214 @@
+#include "backend/vulkan/batch_kernels.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <string_view>
+
+#include "backend/vulkan/binding_split.h"
+#include "common/error.h"
+
+namespace quant::vulkan {
+
+namespace {
+
+// Push-constant blocks, member for member as the shaders declare them.
+struct MatmulPush {
+  uint32_t cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags;
+};
+constexpr uint32_t kMatmulAccumulate = 1;  // MatmulPush::flags: ACCUMULATE in matmul.comp
+struct EmbedBatchPush {
+  uint32_t cols, first_row, rows, row_bytes, weight_offset;
+};
+struct RopeBatchPush {
+  uint32_t n_heads, head_dim, n_rot, neox, n_tokens;
+};
+struct KvStoreBatchPush {
+  uint32_t kv_dim, capacity, n_tokens;
+};
+struct AttentionBatchPush {
+  uint32_t n_heads, n_kv_heads, head_dim, capacity, n_tokens;
+  float scale;
+};
+
+// shaders/matmul.comp's tiling: TILE_TOKENS tokens per workgroup, BLOCK_TOKENS per invocation,
+// STEP_K columns staged at a time; the rows per invocation (BLOCK_ROWS) are the kernel's
+// rows_per_workgroup (pipelines.cpp), a multiple of 4.
+constexpr uint32_t kMatmulTileTokens = 64;
+constexpr uint32_t kMatmulTokenLanes = kMatmulTileTokens / 8;
+constexpr uint32_t kMatmulStepK = 32;
+// shaders/attention_batch.comp's tiles.
+constexpr uint32_t kAttentionQueryTile = 16;
+constexpr uint32_t kAttentionKeyTile = 16;
+
+constexpr uint64_t kVec4Bytes = 16;
+
+void expect_floats(const BufferRange& range, uint64_t n, const char* op, const char* what) {
+  if (range.buffer == nullptr || range.size < n * sizeof(float))
+    fail("Vulkan {}: {} holds {} bytes, needs {} floats", op, what, range.buffer ? range.size : 0,
+         n);
+}
+
+void expect_inputs(const BufferRange& inputs, uint32_t n_tokens, const char* op) {
+  if (n_tokens == 0) fail("Vulkan {}: a batch needs at least one token", op);
+  if (inputs.buffer == nullptr || inputs.size < batch_inputs_bytes(n_tokens))
+    fail("Vulkan {}: the batch inputs hold {} bytes, {} tokens need {}", op,
+         inputs.buffer ? inputs.size : 0, n_tokens, batch_inputs_bytes(n_tokens));
+}
+
+uint32_t ceil_div(uint64_t a, uint64_t b) {
+  return static_cast<uint32_t>((a + b - 1) / b);
+}
+
+// "matmul_q4_k" for prefix "matmul_" and Q4_K.
+std::string kernel_name(const char* prefix, TensorType type) {
+  std::string name = prefix;
+  for (char c : type_traits(type).name)
+    name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return name;
+}
+
+// Rows of one workgroup's tile of mat-mul kernel `name` on this device.
+uint32_t matmul_tile_rows(const Pipelines& pipelines, std::string_view name) {
+  return find_pipeline_record(name)->rows_per_workgroup *
+         (pipelines.workgroup_size(name) / kMatmulTokenLanes);
+}
+
+uint64_t matmul_shared_bytes(const Pipelines& pipelines, std::string_view name) {
+  return kMatmulStepK * kVec4Bytes *
+         ((matmul_tile_rows(pipelines, name) / 4 + 1) + (kMatmulTileTokens / 4 + 1));
+}
+
+uint64_t attention_shared_bytes() {
+  const uint64_t head = kVec4Bytes * (kBatchAttentionMaxHeadDim / 4 + 1);
+  return head * (kAttentionQueryTile + 2 * kAttentionKeyTile) +
+         sizeof(float) * (kAttentionQueryTile * kAttentionKeyTile + 3 * kAttentionQueryTile);
+}
+
+}  // namespace
+
+uint64_t batch_inputs_bytes(uint32_t capacity) {
+  return sizeof(BatchInputs) + sizeof(uint32_t) * uint64_t{capacity};
+}
+
+std::string batch_kernels_unavailable(const Pipelines& pipelines) {
+  const uint64_t shared_limit = pipelines.context().info().max_compute_shared_memory_bytes;
+  if (attention_shared_bytes() > shared_limit)
+    return fmt::format("the batch attention needs {} bytes of shared memory; the device has {}",
+                       attention_shared_bytes(), shared_limit);
+  for (const PipelineRecord& record : pipeline_records()) {
+    if (!record.name.starts_with("matmul_")) continue;
+    if (record.rows_per_workgroup % 4 != 0 || record.rows_per_workgroup == 0)
+      return fmt::format("'{}' takes rows per invocation in multiples of 4, not {}", record.name,
+                         record.rows_per_workgroup);
+    if (pipelines.workgroup_size(record.name) % kMatmulTokenLanes != 0)
+      return fmt::format("'{}' needs workgroups of a multiple of {} invocations", record.name,
+                         kMatmulTokenLanes);
+    if (matmul_shared_bytes(pipelines, record.name) > shared_limit)
+      return fmt::format("'{}' needs {} bytes of shared memory; the device has {}", record.name,
+                         matmul_shared_bytes(pipelines, record.name), shared_limit);
+  }
+  return "";
+}
+
+void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
+                   const BufferRange& y, uint32_t n_tokens, bool accumulate) {
+  if (n_tokens == 0) fail("Vulkan mat-mul: a batch needs at least one token");
+  const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-mul");
+  expect_floats(x, n_tokens * weights.cols, "mat-mul", "x");
+  expect_floats(y, n_tokens * weights.rows, "mat-mul", "y");
+  const std::string name = kernel_name("matmul_", weights.type);
+  const uint32_t tile_rows = matmul_tile_rows(sequence.pipelines(), name);
+  for (const RowRun& run :
+       split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-mul")) {
+    const MatmulPush push{static_cast<uint32_t>(weights.cols),
+                          static_cast<uint32_t>(run.rows),
+                          static_cast<uint32_t>(bytes_per_row),
+                          run.offset_in_binding,
+                          static_cast<uint32_t>(run.first_row),
+                          static_cast<uint32_t>(weights.rows),
+                          n_tokens,
+                          accumulate ? kMatmulAccumulate : 0u};
+    sequence.dispatch(
+        name, {run.binding, x, y}, push,
+        GroupCount{ceil_div(run.rows, tile_rows), ceil_div(n_tokens, kMatmulTileTokens), 1});
+  }
+}
+
+void encode_embed_batch(CommandSequence& sequence, const WeightMatrix& table,
+                        const BufferRange& inputs, const BufferRange& out, uint32_t n_tokens) {
+  expect_inputs(inputs, n_tokens, "batch embedding");
+  const uint64_t bytes_per_row = checked_device_row_bytes(table, "batch embedding");
+  expect_floats(out, n_tokens * table.cols, "batch embedding", "out");
+  const std::string name = kernel_name("embed_batch_", table.type);
+  const uint32_t width = sequence.pipelines().workgroup_size(name);
+  const uint64_t units = table.cols / (type_traits(table.type).quantized ? 16 : 1);
+  for (const RowRun& run :
+       split_into_bindings(sequence.pipelines(), table, bytes_per_row, "batch embedding")) {
+    const EmbedBatchPush push{static_cast<uint32_t>(table.cols),
+                              static_cast<uint32_t>(run.first_row), static_cast<uint32_t>(run.rows),
+                              static_cast<uint32_t>(bytes_per_row), run.offset_in_binding};
+    sequence.dispatch(name, {run.binding, inputs, out}, push,
+                      GroupCount{ceil_div(units, width), n_tokens, 1});
+  }
+}
+
+void encode_rope_batch(CommandSequence& sequence, const BufferRange& x, const BufferRange& inputs,
+                       const BufferRange& inverse_frequencies, const RopeShape& shape,
+                       uint32_t n_tokens) {
+  expect_inputs(inputs, n_tokens, "batch RoPE");
+  if (shape.n_rot % 2 != 0 || shape.n_rot > shape.head_dim || shape.n_rot == 0)
+    fail("Vulkan batch RoPE: n_rot {} must be even and in 2..head_dim ({})", shape.n_rot,
+         shape.head_dim);
+  expect_floats(x, uint64_t{n_tokens} * shape.n_heads * shape.head_dim, "batch RoPE", "x");
+  expect_floats(inverse_frequencies, shape.n_rot / 2, "batch RoPE", "inverse frequencies");
+  const RopeBatchPush push{shape.n_heads, shape.head_dim, shape.n_rot, shape.neox ? 1u : 0u,
+                           n_tokens};
+  sequence.dispatch("rope_batch", {x, inputs, inverse_frequencies}, push,
+                    sequence.linear_groups(uint64_t{n_tokens} * shape.n_heads));
+}
+
+void encode_kv_store_batch(CommandSequence& sequence, const BufferRange& k, const BufferRange& v,
+                           const KvCacheRanges& cache, const BufferRange& inputs,
+                           uint32_t n_tokens) {
+  expect_inputs(inputs, n_tokens, "batch KV store");
+  const uint64_t n = uint64_t{n_tokens} * cache.kv_dim;
+  expect_floats(k, n, "batch KV store", "k");
+  expect_floats(v, n, "batch KV store", "v");
+  expect_floats(cache.keys, uint64_t{cache.capacity} * cache.kv_dim, "batch KV store", "key cache");
+  expect_floats(cache.values, uint64_t{cache.capacity} * cache.kv_dim, "batch KV store",
+                "value cache");
+  const KvStoreBatchPush push{cache.kv_dim, cache.capacity, n_tokens};
+  const uint32_t width = sequence.pipelines().workgroup_size("kv_store_batch");
+  sequence.dispatch("kv_store_batch", {k, v, cache.keys, cache.values, inputs}, push,
+                    sequence.linear_groups(ceil_div(n, width)));
+}
+
+void encode_attention_batch(CommandSequence& sequence, const BufferRange& q,
+                            const KvCacheRanges& cache, const BufferRange& inputs,
+                            const BufferRange& out, const AttentionShape& shape,
+                            uint32_t n_tokens) {
+  expect_inputs(inputs, n_tokens, "batch attention");
+  if (shape.n_kv_heads == 0 || shape.n_heads % shape.n_kv_heads != 0)
+    fail("Vulkan batch attention: {} heads cannot share {} KV heads", shape.n_heads,
+         shape.n_kv_heads);
+  if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
+    fail("Vulkan batch attention: cache rows of {} floats, expected {} KV heads x {}", cache.kv_dim,
+         shape.n_kv_heads, shape.head_dim);
+  if (shape.head_dim % 4 != 0 || shape.head_dim > kBatchAttentionMaxHeadDim)
+    fail("Vulkan batch attention: heads of {} values; the kernel takes multiples of 4 up to {}",
+         shape.head_dim, kBatchAttentionMaxHeadDim);
+  const uint64_t n = uint64_t{n_tokens} * shape.n_heads * shape.head_dim;
+  expect_floats(q, n, "batch attention", "q");
+  expect_floats(out, n, "batch attention", "out");
+  expect_floats(cache.keys, uint64_t{cache.capacity} * cache.kv_dim, "batch attention",
+                "key cache");
+  expect_floats(cache.values, uint64_t{cache.capacity} * cache.kv_dim, "batch attention",
+                "value cache");
+  const AttentionBatchPush push{shape.n_heads,  shape.n_kv_heads, shape.head_dim,
+                                cache.capacity, n_tokens,         shape.scale};
+  sequence.dispatch("attention_batch", {q, cache.keys, cache.values, inputs, out}, push,
+                    GroupCount{ceil_div(n_tokens, kAttentionQueryTile), shape.n_heads, 1});
+}
+
+}  // namespace quant::vulkan

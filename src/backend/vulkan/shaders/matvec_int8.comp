@@ -1,0 +1,226 @@
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_spirv_intrinsics : require
+// The mat-vec of matvec.comp (same bindings, flags and results up to rounding) for the types the
+// CPU backend's fast path multiplies with int8 activations (src/backend/cpu/matmul.h), with x
+// quantized to int8 exactly as that path quantizes it and the products summed by integer dot
+// products, so that the GPU and the CPU multiply the same numbers:
+// 1. Each workgroup quantizes x once into shared memory (stage_x): v = x, or with NORM_INPUT
+//    x * rms_scale * norm_weight; then the CPU's activation format for the weight type
+//    (src/backend/cpu/quantize_activations.h): for K-quants Q8_K (blocks of 256, levels
+//    roundEven(v * -127 / m) where m is the block's first element of largest magnitude, scale
+//    -m / 127), for the others Q8_1 (blocks of 32, levels roundEven(v * 127 / max|v|), scale
+//    max|v| / 127 rounded to F16). Reading x as int8 from shared memory instead of as floats from
+//    the caches for every row, and 4 multiply-adds per instruction, take most of the work off the
+//    weight loads.
+// 2. Each subgroup computes ROWS rows at a time, the workgroup ROWS x subgroups rows per pass and
+//    pc.passes passes (the host sizes the grid so that the staging of x is shared by enough rows).
+//    A row is cut into chunks of 64 elements; each invocation takes CHUNKS chunks of every row of
+//    the pass per step (matvec_int8_chunks.glsl), all of them loaded before any is used.
+// The first pass's weights are loaded before x is staged, so their latency hides the staging.
+// Needs subgroup arithmetic and the integer dot product feature (the host checks both, and cols a
+// multiple of 64 up to MAX_COLS; otherwise it records matvec.comp).
+
+#include "common.glsl"
+#include "reduce.glsl"
+#include "dequant.glsl"
+
+layout(constant_id = 1) const uint ROWS = 1;
+layout(constant_id = 2) const uint CHUNKS = 1;
+// The widest row: shared memory holds its levels (1 byte per element) and two floats per 32.
+const uint MAX_COLS = 16384;
+
+layout(binding = 0) readonly buffer WeightVectors { uvec4 weight_vec4[]; };
+layout(binding = 1) readonly buffer InputVectors { vec4 x4[]; };
+layout(binding = 2) buffer Output { float y[]; };
+layout(binding = 3) readonly buffer NormWeightVectors { vec4 norm_weight4[]; };
+
+const uint NORM_INPUT = 1u, ACCUMULATE = 2u, SWIGLU_PAIR = 4u;
+
+layout(push_constant) uniform Push {
+  uint cols;           // elements per row (a multiple of 64, at most MAX_COLS)
+  uint rows;           // rows in this dispatch
+  uint row_bytes;      // bytes from one row to the next (a multiple of 16)
+  uint weight_offset;  // byte offset of the first row within the weights binding (a multiple of 16)
+  uint out_offset;     // index in y of the first row's result
+  uint flags;
+  uint pair_offset;    // SWIGLU_PAIR: bytes from a row of W to the same row of V
+  float eps;           // NORM_INPUT
+  uint passes;         // row passes per workgroup
+} pc;
+
+// The packed dot product of four signed bytes (OpSDot, SPV_KHR_integer_dot_product).
+spirv_instruction(extensions = ["SPV_KHR_integer_dot_product"], capabilities = [6018, 6019],
+                  id = 4450)
+int dot_packed_int8(uint a, uint b, spirv_literal int packed_vector_format);
+int dot4(uint a, uint b) { return dot_packed_int8(a, b, 0); }
+
+#if defined(WEIGHT_Q4_K) || defined(WEIGHT_Q5_K) || defined(WEIGHT_Q6_K)
+#define Q8_K_ACTIVATIONS
+#endif
+// The types whose dot products need the sums of x's blocks (for a minimum or an offset).
+#if !defined(WEIGHT_Q6_K) && !defined(WEIGHT_Q8_0)
+#define USES_X_SUMS
+#endif
+
+// x as int8, in blocks of 32 whatever the format: block k's levels are x_levels[2k] and [2k + 1]
+// (4 per word, lowest byte first), its scale x_scales[k] (a Q8_K scale is repeated for each of its
+// blocks of 32) and, for the types that need it, the sum of its levels times the scale x_sums[k].
+shared uvec4 x_levels[MAX_COLS / 16];
+shared float x_scales[MAX_COLS / 32];
+#ifdef USES_X_SUMS
+shared float x_sums[MAX_COLS / 32];
+#endif
+
+// Four levels as signed bytes, saturated as the CPU does.
+uint pack_levels(vec4 levels) {
+  ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
+  return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
+         (uint(q.w & 0xff) << 24);
+}
+float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
+
+// Elements 4i .. 4i + 3 of the vector the rows are multiplied with (before quantization).
+vec4 input_value(uint i, float rms_scale) {
+  vec4 value = x4[i];
+  if ((pc.flags & NORM_INPUT) != 0u) value = value * rms_scale * norm_weight4[i];
+  return value;
+}
+
+// Quantizes x into shared memory. Every invocation calls it (it has barriers).
+void stage_x() {
+  float rms_scale = 1.0;
+  if ((pc.flags & NORM_INPUT) != 0u) {
+    float sum_squares = 0.0;
+    for (uint i = gl_LocalInvocationIndex; i < pc.cols / 4u; i += WORKGROUP_SIZE)
+      sum_squares += dot(x4[i], x4[i]);
+    rms_scale = 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.cols) + pc.eps);
+  }
+#ifdef Q8_K_ACTIVATIONS
+  // A subgroup per block of 256 (64 vectors of 4).
+  uint lane = gl_SubgroupInvocationID;
+  for (uint block = gl_SubgroupID; block < pc.cols / 256u; block += gl_NumSubgroups) {
+    uint first = 64u * block;
+    // The largest magnitude and the first element that has it: each lane's own, then the
+    // subgroup's (the lanes' elements interleave, so the first is the smallest index).
+    float amax = 0.0;
+    uint first_largest = 256u;
+    for (uint i = lane; i < 64u; i += gl_SubgroupSize) {
+      vec4 magnitude = abs(input_value(first + i, rms_scale));
+      for (uint e = 0; e < 4u; ++e) {
+        if (magnitude[e] > amax || (magnitude[e] == amax && 4u * i + e < first_largest)) {
+          amax = magnitude[e];
+          first_largest = 4u * i + e;
+        }
+      }
+    }
+    float block_amax = subgroupMax(amax);
+    first_largest = subgroupMin(amax == block_amax ? first_largest : 256u);
+    amax = block_amax;
+    float inverse_scale = 0.0, scale = 0.0;
+    if (amax > 0.0) {
+      inverse_scale = -127.0 / input_value(first + first_largest / 4u, rms_scale)[first_largest % 4u];
+      scale = 1.0 / inverse_scale;
+    }
+    for (uint i = lane; i < 64u; i += gl_SubgroupSize)
+      x_levels[(first + i) / 4u][(first + i) % 4u] =
+          pack_levels(roundEven(input_value(first + i, rms_scale) * inverse_scale));
+    for (uint k = lane; k < 8u; k += gl_SubgroupSize) x_scales[8u * block + k] = scale;
+  }
+#else
+  // An invocation per block of 32.
+  for (uint block = gl_LocalInvocationIndex; block < pc.cols / 32u; block += WORKGROUP_SIZE) {
+    float amax = 0.0;
+    for (uint i = 0; i < 8u; ++i)
+      amax = max(amax, max_component(abs(input_value(8u * block + i, rms_scale))));
+    float inverse = amax != 0.0 ? 127.0 / amax : 0.0;
+    for (uint half_index = 0; half_index < 2u; ++half_index) {
+      uint first = 8u * block + 4u * half_index;
+      x_levels[2u * block + half_index] =
+          uvec4(pack_levels(roundEven(input_value(first, rms_scale) * inverse)),
+                pack_levels(roundEven(input_value(first + 1u, rms_scale) * inverse)),
+                pack_levels(roundEven(input_value(first + 2u, rms_scale) * inverse)),
+                pack_levels(roundEven(input_value(first + 3u, rms_scale) * inverse)));
+    }
+    x_scales[block] = unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x;
+  }
+#endif
+  barrier();
+#ifdef USES_X_SUMS
+  for (uint block = gl_LocalInvocationIndex; block < pc.cols / 32u; block += WORKGROUP_SIZE) {
+    int sum = 0;
+    for (uint h = 0; h < 2u; ++h)
+      for (uint w = 0; w < 4u; ++w)
+        for (uint b = 0; b < 4u; ++b)
+          sum += bitfieldExtract(int(x_levels[2u * block + h][w]), int(8u * b), 8);
+    x_sums[block] = x_scales[block] * float(sum);
+  }
+  barrier();
+#endif
+}
+
+#include "matvec_int8_chunks.glsl"
+
+// Per subgroup: the ROWS row sums and the ROWS sums of the paired matrix.
+const uint VALUES = 2u * ROWS;
+
+void main() {
+  uint rows_per_pass = ROWS * gl_NumSubgroups;
+  uint workgroup_first_row = linear_workgroup_id() * rows_per_pass * pc.passes;
+  uint chunks_per_row = pc.cols / CHUNK;
+  uint lane = gl_SubgroupInvocationID;
+  uint chunks_per_step = gl_SubgroupSize * CHUNKS;
+  bool paired = (pc.flags & SWIGLU_PAIR) != 0u;
+
+  for (uint pass = 0; pass < pc.passes; ++pass) {
+    uint first_row = workgroup_first_row + pass * rows_per_pass + gl_SubgroupID * ROWS;
+    // Rows past the end compute the last row again and are not written: no branch between loads,
+    // and every invocation reaches stage_x's barriers.
+    uint row_starts[ROWS];
+    for (uint r = 0; r < ROWS; ++r)
+      row_starts[r] = pc.weight_offset + min(first_row + r, pc.rows - 1u) * pc.row_bytes;
+
+    float values[VALUES];
+    for (uint v = 0; v < VALUES; ++v) values[v] = 0.0;
+    for (uint step = 0; step < chunks_per_row; step += chunks_per_step) {
+      // Chunks past the end of the row load the last chunk again and add nothing.
+      uint chunks[CHUNKS];
+      bool valid[CHUNKS];
+      for (uint c = 0; c < CHUNKS; ++c) {
+        uint chunk = step + c * gl_SubgroupSize + lane;
+        valid[c] = chunk < chunks_per_row;
+        chunks[c] = min(chunk, chunks_per_row - 1u);
+      }
+      ChunkWeights weights[ROWS][CHUNKS];
+      ChunkWeights pair_weights[ROWS][CHUNKS];
+      for (uint r = 0; r < ROWS; ++r)
+        for (uint c = 0; c < CHUNKS; ++c) {
+          weights[r][c] = load_chunk(row_starts[r], chunks[c]);
+          if (paired) pair_weights[r][c] = load_chunk(row_starts[r] + pc.pair_offset, chunks[c]);
+        }
+      if (pass == 0u && step == 0u) stage_x();
+      for (uint c = 0; c < CHUNKS; ++c) {
+        if (!valid[c]) continue;
+        ChunkInput ci = load_chunk_input(chunks[c]);
+        for (uint r = 0; r < ROWS; ++r) {
+          values[r] += chunk_dot(chunks[c], weights[r][c], ci);
+          if (paired) values[ROWS + r] += chunk_dot(chunks[c], pair_weights[r][c], ci);
+        }
+      }
+    }
+    for (uint v = 0; v < VALUES; ++v) values[v] = subgroupAdd(values[v]);
+
+    // Lane r writes row r (constant indices into `values`: a variable index would put the array in
+    // local memory).
+    for (uint r = 0; r < ROWS; ++r) {
+      if (lane != r % gl_SubgroupSize || first_row + r >= pc.rows) continue;
+      float total = values[r];
+      if (paired) {
+        float up = values[ROWS + r];
+        total = total / (1.0 + exp(-total)) * up;
+      }
+      uint index = pc.out_offset + first_row + r;
+      y[index] = (pc.flags & ACCUMULATE) != 0u ? y[index] + total : total;
+    }
+  }
+}

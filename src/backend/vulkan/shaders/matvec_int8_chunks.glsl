@@ -1,0 +1,225 @@
+// The inner loop of matvec_int8.comp for one weight type: a row is cut into chunks of CHUNK = 64
+// elements (two blocks of x); load_chunk reads a chunk of a row from the device layout of
+// src/backend/vulkan/weight_layout.h with 16-byte loads, load_chunk_input the chunk's int8 x from
+// shared memory, and chunk_dot multiplies them with dot4 (four int8 products per call), applying the
+// weight and x scales in float. Expects weight_vec4, x_levels, x_scales, x_sums and dot4 from
+// matvec_int8.comp, and the layout constants (BLOCK_BYTES, OFFSET_*, QS_BYTES, QUANT_BYTES,
+// SCALE_BYTES) and load_u32/load_f16 from dequant.glsl.
+
+const uint CHUNK = 64;
+
+// The chunk's x: two blocks of 32 levels (which two depends on the type) and their scales.
+struct ChunkInput {
+  uvec4 levels[4];  // first block: [0], [1]; second block: [2], [3]
+  vec2 scales;
+};
+ChunkInput load_x_blocks(uint first_block, uint second_block) {
+  return ChunkInput(uvec4[4](x_levels[2u * first_block], x_levels[2u * first_block + 1u],
+                             x_levels[2u * second_block], x_levels[2u * second_block + 1u]),
+                    vec2(x_scales[first_block], x_scales[second_block]));
+}
+
+// The dot product of 16 packed levels with 16 levels of x.
+int dot16(uvec4 w, uvec4 x) {
+  return dot4(w.x, x.x) + dot4(w.y, x.y) + dot4(w.z, x.z) + dot4(w.w, x.w);
+}
+
+const uint NIBBLES = 0x0f0f0f0fu;
+
+#if defined(WEIGHT_Q4_K) || defined(WEIGHT_Q5_K)
+#include "k_scales.glsl"
+
+// Chunk j (< 4) of block b: the 32 bytes qs[32j ..] of the block, whose low nibbles are sub-block
+// 2j (elements 64j + l) and high nibbles sub-block 2j + 1 (64j + 32 + l): x blocks 8b + 2j, + 1.
+// Q5_K adds bit 2j (low) and 2j + 1 (high) of qh[l] as bit 4.
+const uint CHUNKS_PER_BLOCK = 4;
+ChunkInput load_chunk_input(uint chunk) {
+  uint first = 2u * chunk;
+  return load_x_blocks(first, first + 1u);
+}
+struct ChunkWeights {
+  uvec4 header;  // d, dmin, scales
+  uvec4 qs[2];
+#if defined(WEIGHT_Q5_K)
+  uvec4 qh[2];
+#endif
+};
+ChunkWeights load_chunk(uint row_start, uint chunk) {
+  uint block = row_start + (chunk / CHUNKS_PER_BLOCK) * BLOCK_BYTES;
+  uint qs = (block + OFFSET_QS + 32u * (chunk % CHUNKS_PER_BLOCK)) >> 4;
+#if defined(WEIGHT_Q5_K)
+  uint qh = (block + OFFSET_QH) >> 4;
+  return ChunkWeights(weight_vec4[block >> 4], uvec4[2](weight_vec4[qs], weight_vec4[qs + 1u]),
+                      uvec4[2](weight_vec4[qh], weight_vec4[qh + 1u]));
+#else
+  return ChunkWeights(weight_vec4[block >> 4], uvec4[2](weight_vec4[qs], weight_vec4[qs + 1u]));
+#endif
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  uint sub_block = 2u * (chunk % CHUNKS_PER_BLOCK);
+  uvec4 low[2], high[2];
+  for (uint h = 0; h < 2u; ++h) {
+    low[h] = w.qs[h] & NIBBLES;
+    high[h] = (w.qs[h] >> 4) & NIBBLES;
+#if defined(WEIGHT_Q5_K)
+    low[h] |= ((w.qh[h] >> sub_block) & 0x01010101u) << 4;
+    high[h] |= ((w.qh[h] >> (sub_block + 1u)) & 0x01010101u) << 4;
+#endif
+  }
+  int low_sum = dot16(low[0], ci.levels[0]) + dot16(low[1], ci.levels[1]);
+  int high_sum = dot16(high[0], ci.levels[2]) + dot16(high[1], ci.levels[3]);
+  vec2 d = unpackHalf2x16(w.header.x);  // d, dmin
+  uvec2 low_sm = k_scale_min(w.header, sub_block);
+  uvec2 high_sm = k_scale_min(w.header, sub_block + 1u);
+  uint first = 2u * chunk;
+  return d.x * (float(int(low_sm.x) * low_sum) * ci.scales.x +
+                float(int(high_sm.x) * high_sum) * ci.scales.y) -
+         d.y * (float(low_sm.y) * x_sums[first] + float(high_sm.y) * x_sums[first + 1u]);
+}
+
+#elif defined(WEIGHT_Q6_K)
+// Chunk k (< 4) of block b, half n = k / 2, p = k % 2: quarter p (elements 128n + 32p + l) from the
+// low nibbles of ql[64n + 32p + l] and bits 2p.. of qh[32n + l], quarter p + 2 (elements
+// 128n + 64 + 32p + l) from the high nibbles and bits 4 + 2p..: x blocks 8b + 4n + p and + 2.
+const uint CHUNKS_PER_BLOCK = 4;
+ChunkInput load_chunk_input(uint chunk) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint first = 8u * (chunk / CHUNKS_PER_BLOCK) + 4u * (in_block / 2u) + in_block % 2u;
+  return load_x_blocks(first, first + 2u);
+}
+struct ChunkWeights {
+  uvec4 ql[2];
+  uvec4 qh[2];
+  uvec4 scales;  // the block's 16 int8 scales
+  float d;
+};
+ChunkWeights load_chunk(uint row_start, uint chunk) {
+  uint blocks_per_row = pc.cols / 256u;
+  uint b = chunk / CHUNKS_PER_BLOCK;
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint n = in_block / 2u, p = in_block % 2u;
+  uint quants = row_start + QUANT_BYTES * b;
+  uint ql = (quants + 64u * n + 32u * p) >> 4;
+  uint qh = (quants + 128u + 32u * n) >> 4;
+  return ChunkWeights(
+      uvec4[2](weight_vec4[ql], weight_vec4[ql + 1u]),
+      uvec4[2](weight_vec4[qh], weight_vec4[qh + 1u]),
+      weight_vec4[(row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b) >> 4],
+      load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
+}
+// 6-bit levels (4 per word) to signed bytes: level - 32, bytewise (no borrow crosses a byte: each
+// byte is 128 + level >= 32 before the subtraction).
+uvec4 q6_signed(uvec4 levels) {
+  return ((levels | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
+}
+// The int8 scale `index` of the 16.
+int q6_scale(uvec4 scales, uint index) {
+  uint word = index < 4u ? scales.x : index < 8u ? scales.y : index < 12u ? scales.z : scales.w;
+  return sign_extend_u8(word >> (8u * (index % 4u)));
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  uint in_block = chunk % CHUNKS_PER_BLOCK;
+  uint n = in_block / 2u, p = in_block % 2u;
+  const uint PAIRS = 0x03030303u;
+  int sums[4];  // low quarter positions 0..15, 16..31, high quarter 0..15, 16..31
+  for (uint h = 0; h < 2u; ++h) {
+    uvec4 low = (w.ql[h] & NIBBLES) | (((w.qh[h] >> (2u * p)) & PAIRS) << 4);
+    uvec4 high = ((w.ql[h] >> 4) & NIBBLES) | (((w.qh[h] >> (4u + 2u * p)) & PAIRS) << 4);
+    sums[h] = dot16(q6_signed(low), ci.levels[h]);
+    sums[2u + h] = dot16(q6_signed(high), ci.levels[2u + h]);
+  }
+  uint scale = 8u * n + 2u * p;  // of the low quarter's first 16; + 1 the next 16, + 4 the high
+  int low = q6_scale(w.scales, scale) * sums[0] + q6_scale(w.scales, scale + 1u) * sums[1];
+  int high = q6_scale(w.scales, scale + 4u) * sums[2] + q6_scale(w.scales, scale + 5u) * sums[3];
+  return w.d * (float(low) * ci.scales.x + float(high) * ci.scales.y);
+}
+
+#elif defined(WEIGHT_Q8_0)
+// Chunk c: blocks 2c and 2c + 1, their 64 quants in four 16-byte loads: x blocks 2c, 2c + 1.
+ChunkInput load_chunk_input(uint chunk) {
+  return load_x_blocks(2u * chunk, 2u * chunk + 1u);
+}
+struct ChunkWeights {
+  uvec4 qs[4];
+  vec2 d;
+};
+ChunkWeights load_chunk(uint row_start, uint chunk) {
+  uint blocks_per_row = pc.cols / 32u;
+  uint qs = (row_start + 2u * QS_BYTES * chunk) >> 4;
+  // The two scales are one aligned word: the scales start at a multiple of 32 bytes.
+  uint scales = row_start + QS_BYTES * blocks_per_row + 4u * chunk;
+  return ChunkWeights(uvec4[4](weight_vec4[qs], weight_vec4[qs + 1u], weight_vec4[qs + 2u],
+                               weight_vec4[qs + 3u]),
+                      unpackHalf2x16(weight_words[scales >> 2]));
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  int first = dot16(w.qs[0], ci.levels[0]) + dot16(w.qs[1], ci.levels[1]);
+  int second = dot16(w.qs[2], ci.levels[2]) + dot16(w.qs[3], ci.levels[3]);
+  return w.d.x * float(first) * ci.scales.x + w.d.y * float(second) * ci.scales.y;
+}
+
+#elif defined(WEIGHT_Q4_0) || defined(WEIGHT_Q4_1) || defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
+// Chunk c: blocks 2c and 2c + 1 (x blocks the same). Byte j of a block's qs holds element j (low
+// nibble) and j + 16 (high nibble); Q5 types add bit e of qh as bit 4 of element e. The blocks (18
+// to 24 bytes) are not 16-byte aligned: their words are read one by one.
+ChunkInput load_chunk_input(uint chunk) {
+  return load_x_blocks(2u * chunk, 2u * chunk + 1u);
+}
+struct ChunkWeights {
+  uvec4 qs[2];
+  uvec2 high;  // qh of each block (Q5 types)
+  vec2 d;
+  vec2 m;  // Q4_1 and Q5_1
+};
+ChunkWeights load_chunk(uint row_start, uint chunk) {
+  ChunkWeights w;
+  for (uint h = 0; h < 2u; ++h) {
+    uint block = row_start + (2u * chunk + h) * BLOCK_BYTES;
+    uint qs = block + OFFSET_QS;
+    w.qs[h] = uvec4(load_u32(qs), load_u32(qs + 4u), load_u32(qs + 8u), load_u32(qs + 12u));
+    w.d[h] = load_f16(block + OFFSET_D);
+#if defined(WEIGHT_Q4_1) || defined(WEIGHT_Q5_1)
+    w.m[h] = load_f16(block + OFFSET_M);
+#else
+    w.m[h] = 0.0;
+#endif
+#if defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
+    w.high[h] = load_u32(block + OFFSET_QH);
+#else
+    w.high[h] = 0u;
+#endif
+  }
+  return w;
+}
+// Bits 4i .. 4i + 3 of `bits` as bit 4 of bytes 0 .. 3.
+uint fifth_bits(uint bits, uint i) {
+  uint four = (bits >> (4u * i)) & 0xfu;
+  return ((four | (four << 7) | (four << 14) | (four << 21)) & 0x01010101u) << 4;
+}
+float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
+  float total = 0.0;
+  for (uint h = 0; h < 2u; ++h) {
+    uvec4 low = w.qs[h] & NIBBLES;
+    uvec4 high = (w.qs[h] >> 4) & NIBBLES;
+#if defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
+    low |= uvec4(fifth_bits(w.high[h], 0u), fifth_bits(w.high[h], 1u), fifth_bits(w.high[h], 2u),
+                 fifth_bits(w.high[h], 3u));
+    high |= uvec4(fifth_bits(w.high[h], 4u), fifth_bits(w.high[h], 5u), fifth_bits(w.high[h], 6u),
+                  fifth_bits(w.high[h], 7u));
+#endif
+    float dot_value = float(dot16(low, ci.levels[2u * h]) + dot16(high, ci.levels[2u * h + 1u]));
+    float x_sum = x_sums[2u * chunk + h];
+#if defined(WEIGHT_Q4_0)
+    total += w.d[h] * (ci.scales[h] * dot_value - 8.0 * x_sum);
+#elif defined(WEIGHT_Q5_0)
+    total += w.d[h] * (ci.scales[h] * dot_value - 16.0 * x_sum);
+#else
+    total += w.d[h] * ci.scales[h] * dot_value + w.m[h] * x_sum;
+#endif
+  }
+  return total;
+}
+
+#else
+#error matvec_int8.comp reads the types of the CPU's int8 path only
+#endif
