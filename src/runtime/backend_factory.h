@@ -25,7 +25,7 @@ struct BackendOptions {
   BackendChoice choice = BackendChoice::Auto;
   uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // positions of the KV caches (> 0)
-  uint32_t max_batch = 32;      // tokens per batched step
+  uint32_t max_batch = 128;     // tokens per batched step
   // F32 activations in MatVec (CpuBackendOptions::exact_activations; on Vulkan the float
   // mat-vec kernels instead of the int8 ones).
   bool exact_activations = false;

@@ -18,7 +18,7 @@ struct SessionOptions {
   BackendChoice backend = BackendChoice::Auto;
   uint32_t threads = 0;         // CPU threads; 0: the physical cores
   uint32_t context_length = 0;  // 0: the model's trained context, capped (see kv_cache.h)
-  uint32_t max_batch = 32;      // tokens per batched step of forward_batch()
+  uint32_t max_batch = 128;     // tokens per batched step of forward_batch()
   // MatVec with F32 activations (the reference arithmetic) instead of int8-quantized ones, on
   // either backend.
   bool exact_activations = false;

@@ -68,7 +68,7 @@ CpuBackend::CpuBackend(const plan::Plan& plan, const CpuBackendOptions& options)
     max_cols = std::max<size_t>(max_cols, w.row_length());
   }
   isa_ = best_isa();
-  size_t max_quantized_row = 0;
+  size_t max_quantized_row = 0, max_tiles = 0;
   for (const WeightMatrix& w : weights_) {
     FastMatvec& fast = fast_matvecs_.emplace_back();
     const std::optional<ActivationFormat> format = activation_format(w.type);
@@ -77,8 +77,11 @@ CpuBackend::CpuBackend(const plan::Plan& plan, const CpuBackendOptions& options)
     fast.layout = activation_layout(*format, w.cols);
     if (*format != ActivationFormat::F32)
       max_quantized_row = std::max(max_quantized_row, fast.layout.row_bytes);
+    if (uses_activation_tiles(isa_, *format, max_batch_))
+      max_tiles = std::max(max_tiles, activation_tile_bytes(w.cols, max_batch_));
   }
   quantized_.resize(max_quantized_row * max_batch_ / sizeof(CacheLine));
+  tiles_.resize((max_tiles + sizeof(CacheLine) - 1) / sizeof(CacheLine));
 
   // Vector weights (norm scales) are read as F32; the rare file that stores one in another type
   // gets a dequantized copy here rather than a second code path in the kernels.
@@ -270,20 +273,25 @@ void CpuBackend::run(const plan::RmsNorm& op, std::span<const int32_t> tokens, u
   });
 }
 
-const uint8_t* CpuBackend::matvec_input(plan::BufferId in, const ActivationLayout& layout,
-                                        uint32_t first_row, uint32_t n_batch) {
+CpuBackend::MatvecInput CpuBackend::matvec_input(plan::BufferId in, const ActivationLayout& layout,
+                                                 uint32_t first_row, uint32_t n_batch) {
   const float* x = buffer(in) + first_row * stride(in);
-  if (layout.format == ActivationFormat::F32) return reinterpret_cast<const uint8_t*>(x);
+  if (layout.format == ActivationFormat::F32) return {reinterpret_cast<const uint8_t*>(x), nullptr};
   uint8_t* quantized = quantized_.front().bytes;
+  uint8_t* tiles =
+      uses_activation_tiles(isa_, layout.format, n_batch) ? tiles_.front().bytes : nullptr;
   if (quantized_input_.valid && quantized_input_.buffer == in &&
       quantized_input_.format == layout.format && quantized_input_.first_row == first_row)
-    return quantized;
+    return {quantized, tiles};
   run_split(n_batch, uint64_t{n_batch} * layout.cols, [&](uint32_t, ThreadPool::Range rows) {
     for (uint64_t t = rows.begin; t < rows.end; ++t)
       quantize_activation_row(x + t * stride(in), layout, quantized + t * layout.row_bytes);
+    if (tiles != nullptr)
+      tile_activations(quantized, layout.row_bytes, layout, n_batch,
+                       static_cast<uint32_t>(rows.begin), static_cast<uint32_t>(rows.end), tiles);
   });
   quantized_input_ = {.buffer = in, .format = layout.format, .first_row = first_row, .valid = true};
-  return quantized;
+  return {quantized, tiles};
 }
 
 void CpuBackend::run_matvecs(std::span<const plan::MatVec* const> ops, uint32_t first_row,
@@ -303,7 +311,7 @@ void CpuBackend::run_matvecs(std::span<const plan::MatVec* const> ops, uint32_t 
   }
   // The products share the quantized input; their rows are split among the threads as one range.
   const bool quantized = fast.layout.format != ActivationFormat::F32;
-  const uint8_t* activations = matvec_input(first.in, fast.layout, first_row, n_batch);
+  const MatvecInput input = matvec_input(first.in, fast.layout, first_row, n_batch);
   struct Part {
     MatmulRowsFn kernel;
     MatmulArgs args;
@@ -318,13 +326,14 @@ void CpuBackend::run_matvecs(std::span<const plan::MatVec* const> ops, uint32_t 
                     .args = {.weights = w.data,
                              .weight_row_bytes = w.row_bytes,
                              .cols = w.cols,
-                             .activations = activations,
+                             .activations = input.rows,
                              .activation_stride = quantized ? fast.layout.row_bytes
                                                             : stride(first.in) * sizeof(float),
                              .layout = fast.layout,
                              .n_tokens = n_batch,
                              .out = buffer(ops[k]->out) + first_row * stride(ops[k]->out),
-                             .out_stride = stride(ops[k]->out)},
+                             .out_stride = stride(ops[k]->out),
+                             .activation_tiles = input.tiles},
                     .first = n_rows,
                     .rows = w.rows};
     n_rows += w.rows;

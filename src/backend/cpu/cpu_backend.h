@@ -22,7 +22,7 @@ namespace quant::cpu {
 struct CpuBackendOptions {
   uint32_t threads = 0;         // 0: the physical cores (cpu_topology.h)
   uint32_t context_length = 0;  // positions the KV caches hold (> 0)
-  uint32_t max_batch = 32;  // tokens one batched step processes; forward_batch splits longer ones
+  uint32_t max_batch = 128;  // tokens one batched step processes; forward_batch splits longer ones
   // MatVec with F32 activations and dequantized weight rows (the reference arithmetic) instead of
   // the fast kernels, which quantize the activations to int8 as llama.cpp does (matmul.h).
   bool exact_activations = false;
@@ -77,10 +77,15 @@ class CpuBackend final : public Backend {
   template <typename Fn>
   void run_elementwise(uint64_t n_tokens, uint64_t n, uint64_t cost, const Fn& fn);
   // Token rows of `in` as the fast MatVec kernel of `layout` reads them: the buffer itself for F32,
-  // else its int8 quantization (made once for consecutive MatVecs that read the same buffer).
-  // The n_batch batch rows from first_row on.
-  const uint8_t* matvec_input(plan::BufferId in, const ActivationLayout& layout, uint32_t first_row,
-                              uint32_t n_batch);
+  // else its int8 quantization (made once for consecutive MatVecs that read the same buffer), and
+  // the AMX kernels' tiles of it where they want them (else null). The n_batch batch rows from
+  // first_row on.
+  struct MatvecInput {
+    const uint8_t* rows;
+    const uint8_t* tiles;
+  };
+  MatvecInput matvec_input(plan::BufferId in, const ActivationLayout& layout, uint32_t first_row,
+                           uint32_t n_batch);
   // Runs every op for tokens (at most max_batch) at positions pos, pos + 1, ...
   // The logits are computed for batch rows first_logits_row.. only (tokens.size(): none).
   void run_plan(std::span<const int32_t> tokens, uint32_t pos, const PlanObserver* observer,
@@ -139,6 +144,7 @@ class CpuBackend final : public Backend {
   Isa isa_ = Isa::Scalar;
   std::vector<FastMatvec> fast_matvecs_;
   std::vector<CacheLine> quantized_;  // max_batch quantized activation rows
+  std::vector<CacheLine> tiles_;      // the same rows in AMX tiles, where the kernels use them
   QuantizedInput quantized_input_;
 };
 

@@ -1,6 +1,12 @@
 #include "backend/cpu/matmul.h"
 
 #include <cassert>
+#include <cstring>
+
+#if defined(QUANT_HAVE_AMX)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 #include "backend/cpu/matmul_kernels.h"
 #include "formats/blocks.h"
@@ -17,6 +23,18 @@ constexpr size_t kPartAlign = 64;
 size_t round_up(size_t n, size_t multiple) {
   return (n + multiple - 1) / multiple * multiple;
 }
+
+#if defined(QUANT_HAVE_AMX)
+// Linux hands out the AMX tile registers only to processes that ask for them (the signal frames
+// they need are large): arch_prctl(ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA), granted to the whole
+// process once and answered the same again after. It fails on kernels before 5.16 and where the
+// CPU or the hypervisor does not expose the tiles.
+bool tile_registers_granted() {
+  constexpr int kArchReqXcompPerm = 0x1023;
+  constexpr int kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+}
+#endif
 
 }  // namespace
 
@@ -74,6 +92,8 @@ std::string_view isa_name(Isa isa) {
       return "avx2";
     case Isa::Avx512Vnni:
       return "avx512-vnni";
+    case Isa::Amx:
+      return "amx";
   }
   return "unknown";
 }
@@ -95,12 +115,20 @@ bool isa_available(Isa isa) {
 #else
       return false;
 #endif
+    case Isa::Amx:
+#if defined(QUANT_HAVE_AMX)
+      return isa_available(Isa::Avx512Vnni) && __builtin_cpu_supports("avx512vbmi") &&
+             __builtin_cpu_supports("amx-tile") && __builtin_cpu_supports("amx-int8") &&
+             tile_registers_granted();
+#else
+      return false;
+#endif
   }
   return false;
 }
 
 Isa best_isa() {
-  for (const Isa isa : {Isa::Avx512Vnni, Isa::Avx2})
+  for (const Isa isa : {Isa::Amx, Isa::Avx512Vnni, Isa::Avx2})
     if (isa_available(isa)) return isa;
   return Isa::Scalar;
 }
@@ -108,8 +136,12 @@ Isa best_isa() {
 MatmulRowsFn matmul_kernel(Isa isa, TensorType weight_type) {
   assert(isa_available(isa));
   MatmulRowsFn kernel = nullptr;
+#if defined(QUANT_HAVE_AMX)
+  if (isa == Isa::Amx) kernel = amx_matmul_kernel(weight_type);
+#endif
 #if defined(QUANT_HAVE_AVX512)
-  if (isa == Isa::Avx512Vnni) kernel = avx512_matmul_kernel(weight_type);
+  if (kernel == nullptr && (isa == Isa::Avx512Vnni || isa == Isa::Amx))
+    kernel = avx512_matmul_kernel(weight_type);
 #endif
 #if defined(QUANT_HAVE_AVX2)
   if (kernel == nullptr && isa != Isa::Scalar) kernel = avx2_matmul_kernel(weight_type);
@@ -118,4 +150,48 @@ MatmulRowsFn matmul_kernel(Isa isa, TensorType weight_type) {
   return kernel;
 }
 
+bool uses_activation_tiles(Isa isa, ActivationFormat format, uint32_t n_tokens) {
+  return isa == Isa::Amx && format == ActivationFormat::Q8_K && n_tokens >= kMinTiledTokens;
+}
+
+size_t activation_tile_bytes(uint64_t cols, uint32_t n_tokens) {
+  const uint64_t n_tiles = (n_tokens + kTileTokens - 1) / kTileTokens;
+  return n_tiles * (cols / kSuperBlockElements) * kTileBlockBytes;
+}
+
+void tile_activations(const uint8_t* rows, size_t stride, const ActivationLayout& layout,
+                      uint32_t n_tokens, uint32_t first_token, uint32_t end_token, uint8_t* tiles) {
+  assert(layout.format == ActivationFormat::Q8_K);
+  const uint64_t n_blocks = layout.cols / kSuperBlockElements;
+  // Token t lies at column t % 16 of tile t / 16; the padding of the last tile counts as a token.
+  const uint32_t padded = (n_tokens + kTileTokens - 1) / kTileTokens * kTileTokens;
+  const uint32_t end = end_token == n_tokens ? padded : end_token;
+  for (uint32_t t = first_token; t < end; ++t) {
+    uint8_t* tile = tiles + (t / kTileTokens) * n_blocks * kTileBlockBytes;
+    const uint32_t n = t % kTileTokens;
+    const uint8_t* row = rows + t * stride;
+    for (uint64_t b = 0; b < n_blocks; ++b) {
+      uint8_t* block = tile + b * kTileBlockBytes;
+      int16_t sums16[16] = {};
+      float scale = 0.0f;
+      if (t < n_tokens) {
+        const uint8_t* levels = row + b * kSuperBlockElements;
+        for (uint32_t s = 0; s < 4; ++s)
+          for (uint32_t k = 0; k < 16; ++k)
+            std::memcpy(block + s * 1024 + 64 * k + 4 * n, levels + 64 * s + 4 * k, 4);
+        std::memcpy(&scale, row + layout.scales_offset + b * sizeof(float), sizeof(float));
+        std::memcpy(sums16, row + layout.sums_offset + b * sizeof(sums16), sizeof(sums16));
+      } else {
+        for (uint32_t s = 0; s < 4; ++s)
+          for (uint32_t k = 0; k < 16; ++k) std::memset(block + s * 1024 + 64 * k + 4 * n, 0, 4);
+      }
+      std::memcpy(block + 4096 + n * sizeof(float), &scale, sizeof(float));
+      for (uint32_t g = 0; g < 8; ++g) {
+        const auto group_sum = static_cast<int16_t>(sums16[2 * g] + sums16[2 * g + 1]);
+        std::memcpy(block + 4096 + 64 + (32 * (g / 2) + 2 * n + g % 2) * sizeof(int16_t),
+                    &group_sum, sizeof(group_sum));
+      }
+    }
+  }
+}
 }  // namespace quant::cpu

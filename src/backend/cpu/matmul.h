@@ -11,8 +11,9 @@
 // rows and tokens are grouped, so any split over threads and batches gives the same bits.
 //
 // Kernels exist per instruction set: a scalar reference (the definition, for tests and builds
-// without SIMD), AVX2 + FMA + F16C (the x86-64-v3 build baseline) and AVX-512 with VNNI, chosen at
-// run time. There are no NEON kernels yet: ARM builds use the scalar ones.
+// without SIMD), AVX2 + FMA + F16C (the x86-64-v3 build baseline), AVX-512 with VNNI, and AMX
+// (int8 tiles, for the K-quants), chosen at run time. There are no NEON kernels yet: ARM builds use
+// the scalar ones.
 
 #include <cstddef>
 #include <cstdint>
@@ -77,6 +78,9 @@ struct MatmulArgs {
   uint32_t n_tokens = 0;
   float* out = nullptr;
   size_t out_stride = 0;  // floats from one token's output row to the next
+  // The same activations in the AMX kernels' tiles (tile_activations), where
+  // uses_activation_tiles says the kernel wants them; else null.
+  const uint8_t* activation_tiles = nullptr;
 };
 
 // Computes rows [row_begin, row_end) of the product for all of args.n_tokens tokens.
@@ -86,6 +90,9 @@ enum class Isa : uint8_t {
   Scalar,      // the reference kernels
   Avx2,        // AVX2 + FMA + F16C
   Avx512Vnni,  // AVX-512 F/BW/VL + VNNI (AVX2 kernels where it has none of its own)
+  // AVX-512 F/BW/VL/VBMI + VNNI + AMX int8 tiles, where Linux lets this process use them
+  // (AVX-512 kernels where it has none of its own).
+  Amx,
 };
 
 std::string_view isa_name(Isa isa);
@@ -97,5 +104,27 @@ Isa best_isa();
 // The kernel for `weight_type` on `isa` (which must be available), or nullptr when
 // activation_format(weight_type) is nullopt.
 MatmulRowsFn matmul_kernel(Isa isa, TensorType weight_type);
+
+// The AMX kernels (matmul_amx.cpp) multiply a batch of Q8_K activations in tiles of 16 tokens: per
+// tile and block of 256, four steps of 64 levels of 1024 bytes each, byte 64k + 4n + e of step s
+// being level 64s + 4k + e of token n (the order an AMX B tile wants), then the 16 tokens' block
+// scales d as floats (64 bytes), then the sums of the block's eight groups of 32 levels as int16,
+// in pairs per token: int16 32i + 2n + h is the sum of group 2i + h of token n (256 bytes).
+// Tokens past the batch's end are zeros. With a batch of fewer than kMinTiledTokens tokens they
+// multiply the rows as they are (decoding a tile of weight rows would cost more than the tile
+// products save); the results are the same bits either way.
+constexpr uint32_t kTileTokens = 16;
+constexpr size_t kTileBlockBytes = 4 * 1024 + kTileTokens * sizeof(float) + 256;  // a tile's block
+constexpr uint32_t kMinTiledTokens = 8;
+// Whether the kernels of `isa` for weights multiplied with `format` want activation_tiles for a
+// batch of n_tokens.
+bool uses_activation_tiles(Isa isa, ActivationFormat format, uint32_t n_tokens);
+// Bytes of the tiles of n_tokens tokens of `cols` (a multiple of 256) values.
+size_t activation_tile_bytes(uint64_t cols, uint32_t n_tokens);
+// Writes tokens [first_token, end_token) of the n_tokens quantized Q8_K rows at `rows` (`stride`
+// bytes apart, laid out as `layout`) into their places in `tiles` (activation_tile_bytes of the
+// batch); the call that ends at n_tokens also writes the zeros of the last tile's padding.
+void tile_activations(const uint8_t* rows, size_t stride, const ActivationLayout& layout,
+                      uint32_t n_tokens, uint32_t first_token, uint32_t end_token, uint8_t* tiles);
 
 }  // namespace quant::cpu

@@ -16,7 +16,8 @@
 //
 // This file is compiled with AVX-512 enabled, so nothing here may be shared with the rest of the
 // program: everything is in an unnamed namespace and it includes no header that defines inline
-// functions (their out-of-line copies could carry AVX-512 instructions to a machine without it).
+// functions (their out-of-line copies could carry AVX-512 instructions to a machine without it)
+// but matmul_avx512_blocks.h, whose functions are in an unnamed namespace too.
 
 #include "backend/cpu/matmul_kernels.h"
 
@@ -33,6 +34,7 @@
 #include <type_traits>
 #include <utility>
 
+#include "backend/cpu/matmul_avx512_blocks.h"
 #include "formats/blocks.h"
 
 namespace quant::cpu {
@@ -47,14 +49,6 @@ constexpr int kTokenTile = 16;
 constexpr uint64_t kStretchPairs = 2;
 // How far ahead of its reads a one-token product prefetches the weights, in bytes.
 constexpr size_t kPrefetchDistance = 2048;
-
-__m512i load512(const void* p) {
-  return _mm512_loadu_si512(p);
-}
-
-float half(uint16_t h) {
-  return _cvtsh_ss(h);
-}
 
 // The sum of the 16 lanes, added in pairs: lane i + lane i + 8, then i + 4, i + 2 and i + 1.
 float hsum512(__m512 v) {
@@ -123,17 +117,6 @@ struct ActivationPair {
   __m512 sixteen_sums(int half) const { return _mm512_loadu_ps(sums + 16 + 16 * half); }
 };
 
-// A register of 4-bit fields of a pair of blocks, each block 128 bytes in two registers: lane i
-// takes dword dwords[i] of block 0 (lanes 0-7) or block 1 (lanes 8-15), shifted right by
-// shifts[i], and keeps the low 4 bits of each byte.
-__m512i nibble_register(__m512i low0, __m512i high0, __m512i low1, __m512i high1, __m512i dwords,
-                        __m512i shifts) {
-  const __m512i both =
-      _mm512_mask_blend_epi32(0xff00, _mm512_permutex2var_epi32(low0, dwords, high0),
-                              _mm512_permutex2var_epi32(low1, dwords, high1));
-  return _mm512_and_si512(_mm512_srlv_epi32(both, shifts), _mm512_set1_epi8(0x0f));
-}
-
 // Per lane 8h + j: the float of block h (a, then b).
 __m512 per_block(float a, float b) {
   return _mm512_mask_blend_ps(0xff00, _mm512_set1_ps(a), _mm512_set1_ps(b));
@@ -153,50 +136,14 @@ struct KAffineKernel {
     __m512 min;    // lane 8h + j: dmin * m_j of block h
   };
 
-  // Bytes sc0..sc7, m0..m7 of a block.
-  static __m128i scales_mins(const Block& x) {
-    uint32_t w[3];
-    __builtin_memcpy(w, x.scales, sizeof(w));
-    const uint32_t low6 = 0x3f3f3f3f, low4 = 0x0f0f0f0f, low2 = 0x03030303;
-    return _mm_setr_epi32(static_cast<int>(w[0] & low6),
-                          static_cast<int>((w[2] & low4) | (((w[0] >> 6) & low2) << 4)),
-                          static_cast<int>(w[1] & low6),
-                          static_cast<int>(((w[2] >> 4) & low4) | (((w[1] >> 6) & low2) << 4)));
-  }
-
   [[gnu::always_inline]] static Decoded decode(const Block& x0, const Block& x1) {
     Decoded r;
-    const __m128i sm0 = scales_mins(x0), sm1 = scales_mins(x1);
+    const __m128i sm0 = k_scales_mins(x0.scales), sm1 = k_scales_mins(x1.scales);
     r.scale = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi64(sm0, sm1))),
                             per_block(half(x0.d), half(x1.d)));
     r.min = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi64(sm0, sm1))),
                           per_block(half(x0.dmin), half(x1.dmin)));
-    const __m512i low0 = load512(x0.qs), high0 = load512(x0.qs + 64);
-    const __m512i low1 = load512(x1.qs), high1 = load512(x1.qs + 64);
-    const __m512i shifts = _mm512_setr_epi32(0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4, 0, 4);
-    for (int k = 0; k < 8; ++k) {
-      const __m512i dwords = _mm512_setr_epi32(k, k, 8 + k, 8 + k, 16 + k, 16 + k, 24 + k, 24 + k,
-                                               k, k, 8 + k, 8 + k, 16 + k, 16 + k, 24 + k, 24 + k);
-      r.q[k] = nibble_register(low0, high0, low1, high1, dwords, shifts);
-    }
-    if constexpr (kFiveBits) {
-      // Bit j of qh[l] is the fifth bit of level 32j + l: dword k of qh, bit j in lane 8h + j.
-      const __m512i top = _mm512_inserti64x4(
-          _mm512_castsi256_si512(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x0.qh))),
-          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x1.qh)), 1);
-      const __m512i bit = _mm512_setr_epi32(
-          0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010, 0x20202020, 0x40404040,
-          static_cast<int>(0x80808080), 0x01010101, 0x02020202, 0x04040404, 0x08080808, 0x10101010,
-          0x20202020, 0x40404040, static_cast<int>(0x80808080));
-      for (int k = 0; k < 8; ++k) {
-        const __m512i dword =
-            _mm512_permutexvar_epi32(_mm512_setr_epi32(k, k, k, k, k, k, k, k, 8 + k, 8 + k, 8 + k,
-                                                       8 + k, 8 + k, 8 + k, 8 + k, 8 + k),
-                                     top);
-        r.q[k] = _mm512_mask_add_epi8(r.q[k], _mm512_test_epi8_mask(dword, bit), r.q[k],
-                                      _mm512_set1_epi8(0x10));
-      }
-    }
+    k_affine_levels(x0, x1, r.q);
     return r;
   }
 
@@ -226,37 +173,12 @@ struct Q6KKernel {
     Decoded r;
     const __m512 d = per_block(half(x0.d), half(x1.d));
     // Scales 2j and 2j + 1 of both blocks.
-    const __m128i s0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x0.scales));
-    const __m128i s1 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x1.scales));
-    const __m128i even = _mm_setr_epi8(0, 2, 4, 6, 8, 10, 12, 14, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m128i odd = _mm_setr_epi8(1, 3, 5, 7, 9, 11, 13, 15, -1, -1, -1, -1, -1, -1, -1, -1);
-    const __m128i first =
-        _mm_unpacklo_epi64(_mm_shuffle_epi8(s0, even), _mm_shuffle_epi8(s1, even));
-    const __m128i second = _mm_unpacklo_epi64(_mm_shuffle_epi8(s0, odd), _mm_shuffle_epi8(s1, odd));
+    const __m128i first = q6k_scales(x0, x1, 0), second = q6k_scales(x0, x1, 1);
     r.scale[0] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(first)), d);
     r.scale[1] = _mm512_mul_ps(_mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(second)), d);
     r.offset[0] = _mm512_mul_ps(r.scale[0], _mm512_set1_ps(32.0f));
     r.offset[1] = _mm512_mul_ps(r.scale[1], _mm512_set1_ps(32.0f));
-    const __m512i low0 = load512(x0.ql), high0 = load512(x0.ql + 64);
-    const __m512i low1 = load512(x1.ql), high1 = load512(x1.ql + 64);
-    const __m512i top0 = load512(x0.qh), top1 = load512(x1.qh);
-    const __m512i shifts = _mm512_setr_epi32(0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4, 0, 0, 4, 4);
-    const __m512i turns = _mm512_setr_epi32(4, 2, 0, 30, 4, 2, 0, 30, 4, 2, 0, 30, 4, 2, 0, 30);
-    for (int k = 0; k < 8; ++k) {
-      const __m512i low =
-          nibble_register(low0, high0, low1, high1,
-                          _mm512_setr_epi32(k, 8 + k, k, 8 + k, 16 + k, 24 + k, 16 + k, 24 + k, k,
-                                            8 + k, k, 8 + k, 16 + k, 24 + k, 16 + k, 24 + k),
-                          shifts);
-      // Bits 2s, 2s + 1 of each byte of qh dword 8i + k, turned to bits 4 and 5.
-      const __m512i top = _mm512_permutex2var_epi32(
-          top0,
-          _mm512_setr_epi32(k, k, k, k, 8 + k, 8 + k, 8 + k, 8 + k, 16 + k, 16 + k, 16 + k, 16 + k,
-                            24 + k, 24 + k, 24 + k, 24 + k),
-          top1);
-      r.q[k] = _mm512_or_si512(
-          low, _mm512_and_si512(_mm512_rolv_epi32(top, turns), _mm512_set1_epi8(0x30)));
-    }
+    q6k_levels(x0, x1, r.q);
     return r;
   }
 

@@ -30,10 +30,6 @@ struct MatVecInt8Push {
 // loads' latency).
 constexpr uint64_t kInt8MaxCols = 16384;
 constexpr uint64_t kInt8TargetWorkgroups = 512;
-// Rows at least this wide take the "_wide" int8 records (pipelines.cpp), whose invocations load
-// several chunks of one row at a time: with one chunk per step a subgroup would wait out the
-// memory latency once per step, four times for a row of 8192.
-constexpr uint64_t kInt8WideCols = 8192;
 struct EmbedPush {
   uint32_t cols, first_row, rows, row_bytes, weight_offset;
 };
@@ -180,7 +176,7 @@ std::optional<std::string> int8_matvec_kernel(const Pipelines& pipelines,
   if (!int8_matvec_type(weights.type) || !pipelines.uses_integer_dot_products() ||
       weights.cols % 64 != 0 || weights.cols > kInt8MaxCols)
     return std::nullopt;
-  return kernel_name("matvec_int8_", weights.type) + (weights.cols >= kInt8WideCols ? "_wide" : "");
+  return kernel_name("matvec_int8_", weights.type);
 }
 
 // Records one mat-vec dispatch of `rows` rows with kernel `name` (float or int8).
@@ -374,11 +370,15 @@ namespace {
 // that long caches spread over many workgroups (one workgroup per head running many passes is
 // slower on a large GPU than the combine step it saves: pp512 on the H200, docs/perf).
 uint32_t attention_chunk_len(const Pipelines& pipelines, uint32_t capacity) {
-  const uint32_t width = pipelines.workgroup_size("attention_partial");
-  return capacity <= 2 * width ? 2 * width : width;
+  const uint32_t single = attention_single_dispatch_positions(pipelines);
+  return capacity <= single ? single : single / 2;
 }
 
 }  // namespace
+
+uint32_t attention_single_dispatch_positions(const Pipelines& pipelines) {
+  return 2 * pipelines.workgroup_size("attention_partial");
+}
 
 uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
                                   uint32_t capacity) {

@@ -107,6 +107,9 @@ struct AttentionShape {
   float scale = 1.0f;
 };
 
+// The most cache positions encode_attention covers in one dispatch on this device.
+uint32_t attention_single_dispatch_positions(const Pipelines& pipelines);
+
 // Floats of scratch encode_attention needs for this shape and cache capacity on this device.
 uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
                                   uint32_t capacity);

@@ -21,12 +21,11 @@ constexpr uint32_t bit(uint32_t binding) {
 // loaded serves that many rows; more rows cost registers). embed: table, step, out; {cols,
 // first_row, rows, row_bytes, weight_offset}.
 // matvec_int8: the matvec bindings; its push constants and {passes}; 8 subgroups per workgroup
-// share the staged x; rows per subgroup and chunks per step as measured on the H200
-// (docs/perf/README.md, v2): 2 rows of 1 chunk per step, and for wide rows ("_wide", kernels.cpp) 1
-// row of 4 chunks, so that a subgroup loads a whole row of 8192 at once.
-#define QUANT_INT8_MATVEC(type)                                                           \
-  PipelineRecord{"matvec_int8_" type, 4, bit(2), 9 * 4, 8, false, 2, 1}, PipelineRecord { \
-    "matvec_int8_" type "_wide", 4, bit(2), 9 * 4, 8, false, 1, 4, "matvec_int8_" type    \
+// share the staged x; 2 rows per subgroup and 1 chunk per step, as measured on the H200
+// (docs/perf/README.md, v2).
+#define QUANT_INT8_MATVEC(type)                           \
+  PipelineRecord {                                        \
+    "matvec_int8_" type, 4, bit(2), 9 * 4, 8, false, 2, 1 \
   }
 #define QUANT_WEIGHT_KERNELS(type, rows)                                            \
   PipelineRecord{"matvec_" type, 4, bit(2), 8 * 4, 2, true, rows}, PipelineRecord { \
@@ -82,18 +81,20 @@ constexpr PipelineRecord kRecords[] = {
     // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating);
     // {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags}; rows per
     // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of
-    // registers and of fewer workgroups for short matrices). Not yet tuned on the H200.
-    PipelineRecord{"matmul_f32", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_f16", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_bf16", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q8_0", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q4_0", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q4_1", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q5_0", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q5_1", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q4_k", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q5_k", 3, bit(2), 8 * 4, 4, false, 4},
-    PipelineRecord{"matmul_q6_k", 3, bit(2), 8 * 4, 4, false, 4},
+    // registers and of fewer workgroups for short matrices): 4, and 8 subgroups per workgroup
+    // (tiles of 128 rows x 64 tokens on the H200; 8 rows per invocation: 10x slower there, 4
+    // subgroups: 7 % slower; docs/perf/README.md, v2).
+    PipelineRecord{"matmul_f32", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_f16", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_bf16", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q8_0", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_0", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_1", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_0", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_1", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_k", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_k", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q6_k", 3, bit(2), 8 * 4, 8, false, 4},
     // embed_batch: table, batch inputs, out; {cols, first_row, rows, row_bytes, weight_offset}
     PipelineRecord{"embed_batch_f32", 3, bit(2), 5 * 4, 4, false},
     PipelineRecord{"embed_batch_f16", 3, bit(2), 5 * 4, 4, false},
@@ -216,7 +217,7 @@ const Pipeline& Pipelines::get(std::string_view name) {
 
   auto pipeline = std::make_unique<Pipeline>();
   pipeline->record = record;
-  pipeline->variant = std::string(record->shader.empty() ? name : record->shader);
+  pipeline->variant = std::string(name);
   if (record->reduces && !uses_subgroup_arithmetic()) pipeline->variant += "_shmem";
   const EmbeddedShader* shader = find_embedded_shader(pipeline->variant);
   // Every record names shaders that the build embeds (a test checks the table).

@@ -33,9 +33,6 @@ struct PipelineRecord {
   // Passed as specialization constant 2 (matvec_int8: the chunks of a row one invocation loads
   // before it uses any).
   uint32_t chunks_per_step = 1;
-  // The SPIR-V it runs (empty: the shader named `name`): records that share a shader differ in
-  // their specialization constants.
-  std::string_view shader = {};
 };
 
 // All records, and one by name (nullptr when unknown).

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 #include <variant>
 
 #include "backend/vulkan/weight_layout.h"
@@ -224,18 +225,23 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
   return {whole(buffers.keys), whole(buffers.values), buffers.kv_dim, context_length_};
 }
 
-void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits) const {
+void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits,
+                          uint32_t positions) const {
+  if (positions > context_length_)
+    fail("Vulkan plan: a recording for {} positions in a context of {}", positions,
+         context_length_);
   sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
-  record_ops(sequence, 0, logits ? plan_.ops.size() : head_begin_, observation, logits);
+  record_ops(sequence, 0, logits ? plan_.ops.size() : head_begin_, observation, logits,
+             positions == 0 ? context_length_ : positions);
 }
 
 void CompiledPlan::record_head(CommandSequence& sequence) const {
-  record_ops(sequence, head_begin_, plan_.ops.size(), nullptr, true);
+  record_ops(sequence, head_begin_, plan_.ops.size(), nullptr, true, context_length_);
 }
 
 void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t end,
-                              const Buffer* observation, bool logits) const {
+                              const Buffer* observation, bool logits, uint32_t positions) const {
   const bool fold = observation == nullptr;
   for (size_t i = begin; i < end; ++i) {
     const plan::Op& op = plan_.ops[i];
@@ -249,7 +255,14 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
       record_folded_rope(sequence, i);
       continue;
     }
-    std::visit([&](const auto& kind) { record_op(sequence, kind); }, op.kind);
+    std::visit(
+        [&](const auto& kind) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(kind)>, plan::Attention>)
+            record_attention(sequence, kind, positions);
+          else
+            record_op(sequence, kind);
+        },
+        op.kind);
     if (observation != nullptr && observation_offsets_[i]) {
       const plan::BufferId output = *plan::output_of(op);
       sequence.copy(activations_[output.index], 0, *observation, *observation_offsets_[i],
@@ -351,9 +364,12 @@ void CompiledPlan::record_op(CommandSequence& sequence, const plan::KvStore& op)
   encode_kv_store(sequence, activation(op.k), activation(op.v), cache(op.cache), whole(step_));
 }
 
-void CompiledPlan::record_op(CommandSequence& sequence, const plan::Attention& op) const {
-  encode_attention(sequence, activation(op.q), cache(op.cache), whole(step_),
-                   whole(*attention_scratch_), activation(op.out),
+void CompiledPlan::record_attention(CommandSequence& sequence, const plan::Attention& op,
+                                    uint32_t positions) const {
+  KvCacheRanges attended = cache(op.cache);
+  attended.capacity = std::min(attended.capacity, positions);
+  encode_attention(sequence, activation(op.q), attended, whole(step_), whole(*attention_scratch_),
+                   activation(op.out),
                    AttentionShape{op.n_heads, op.n_kv_heads, op.head_dim, op.scale});
 }
 

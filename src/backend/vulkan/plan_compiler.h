@@ -33,8 +33,11 @@ class CompiledPlan {
   // observation_offset(op index).
   // With `logits` false, the ops after the last layer (the output norm and the vocabulary
   // projection) and the read-back are left out: what prefill submits for every prompt token but
-  // the last.
-  void record(CommandSequence& sequence, const Buffer* observation, bool logits = true) const;
+  // the last. With `positions` (0: the context length), the attention reads at most that many
+  // positions of the caches: the recording serves tokens before that position only, and a short
+  // enough limit lets the attention take one dispatch (encode_attention).
+  void record(CommandSequence& sequence, const Buffer* observation, bool logits = true,
+              uint32_t positions = 0) const;
   // Records only the ops after the last layer (folded) and the logits read-back: the head that a
   // batched prefill (batch_compiler.h) runs for its last token, from this plan's buffers.
   void record_head(CommandSequence& sequence) const;
@@ -86,7 +89,8 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::Add& op) const;
   void record_op(CommandSequence& sequence, const plan::Rope& op) const;
   void record_op(CommandSequence& sequence, const plan::KvStore& op) const;
-  void record_op(CommandSequence& sequence, const plan::Attention& op) const;
+  void record_attention(CommandSequence& sequence, const plan::Attention& op,
+                        uint32_t positions) const;
   void record_op(CommandSequence& sequence, const plan::SwiGLU& op) const;
   void record_op(CommandSequence& sequence, const plan::SliceHeads& op) const;
   void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
@@ -94,7 +98,7 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::GatedDeltaNet& op) const;
   // Ops begin .. end - 1 as record() says, then (with `logits`) the read-back.
   void record_ops(CommandSequence& sequence, size_t begin, size_t end, const Buffer* observation,
-                  bool logits) const;
+                  bool logits, uint32_t positions) const;
 
   const plan::Plan& plan_;
   uint32_t context_length_;

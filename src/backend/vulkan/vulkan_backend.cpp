@@ -19,10 +19,9 @@ VulkanBackend::VulkanBackend(const plan::Plan& plan, const VulkanBackendOptions&
   pipelines_ = std::make_unique<Pipelines>(*context_, options.pipelines);
   transfer_ = std::make_unique<Transfer>(*context_, kStagingBytes);
   compiled_ = std::make_unique<CompiledPlan>(*pipelines_, *transfer_, plan, options.context_length);
-  token_ = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
-  token_->begin();
-  compiled_->record(*token_, nullptr);
-  token_->end();
+  const uint32_t single = attention_single_dispatch_positions(*pipelines_);
+  if (options.context_length > single) short_positions_ = single;
+  token_recording(token_, short_token_, short_positions_, true, Timestamps::Bracket);
   const uint32_t batch_tokens = std::min(options.prefill_batch_tokens, options.context_length);
   if (batch_tokens > 1 && batch_unsupported_reason(*compiled_, *pipelines_).empty())
     batch_ = std::make_unique<CompiledBatch>(*pipelines_, *compiled_, batch_tokens);
@@ -39,10 +38,26 @@ void VulkanBackend::check_position(int32_t token, uint32_t pos) const {
          compiled_->context_length());
 }
 
+CommandSequence& VulkanBackend::token_recording(std::unique_ptr<CommandSequence>& whole,
+                                                std::unique_ptr<CommandSequence>& short_one,
+                                                uint32_t pos, bool logits, Timestamps timestamps) {
+  const bool short_positions = pos < short_positions_;
+  std::unique_ptr<CommandSequence>& recording = short_positions ? short_one : whole;
+  if (!recording) {
+    // A profile holds a timestamp per command: as many as the decode recording has commands.
+    const auto commands = static_cast<uint32_t>(token_ ? token_->command_infos().size() : 0);
+    recording = std::make_unique<CommandSequence>(*pipelines_, timestamps, commands);
+    recording->begin();
+    compiled_->record(*recording, nullptr, logits, short_positions ? short_positions_ : 0);
+    recording->end();
+  }
+  return *recording;
+}
+
 std::span<const float> VulkanBackend::forward(int32_t token, uint32_t pos) {
   check_position(token, pos);
   compiled_->set_step(token, pos);
-  submit(*token_);
+  submit(token_recording(token_, short_token_, pos, true, Timestamps::Bracket));
   return compiled_->logits();
 }
 
@@ -76,15 +91,10 @@ CommandSequence& VulkanBackend::batch_recording(uint32_t n_tokens, bool logits) 
 
 std::span<const float> VulkanBackend::prefill_token_by_token(std::span<const int32_t> tokens,
                                                              uint32_t pos) {
-  if (tokens.size() > 1 && !prompt_token_) {
-    prompt_token_ = std::make_unique<CommandSequence>(*pipelines_, Timestamps::Bracket);
-    prompt_token_->begin();
-    compiled_->record(*prompt_token_, nullptr, /*logits=*/false);
-    prompt_token_->end();
-  }
   for (size_t i = 0; i + 1 < tokens.size(); ++i) {
-    compiled_->set_step(tokens[i], pos + static_cast<uint32_t>(i));
-    submit(*prompt_token_);
+    const uint32_t at = pos + static_cast<uint32_t>(i);
+    compiled_->set_step(tokens[i], at);
+    submit(token_recording(prompt_token_, short_prompt_token_, at, false, Timestamps::Bracket));
   }
   return forward(tokens.back(), pos + static_cast<uint32_t>(tokens.size() - 1));
 }
@@ -105,22 +115,16 @@ std::optional<DeviceCounters> VulkanBackend::device_counters() const {
 std::optional<TokenProfile> VulkanBackend::forward_profiled(int32_t token, uint32_t pos) {
   if (!token_->timestamps()) return std::nullopt;
   check_position(token, pos);
-  if (!profiled_token_) {
-    const auto commands = static_cast<uint32_t>(token_->command_infos().size());
-    profiled_token_ =
-        std::make_unique<CommandSequence>(*pipelines_, Timestamps::EveryCommand, commands);
-    profiled_token_->begin();
-    compiled_->record(*profiled_token_, nullptr);
-    profiled_token_->end();
-  }
+  CommandSequence& profiled =
+      token_recording(profiled_token_, short_profiled_token_, pos, true, Timestamps::EveryCommand);
   compiled_->set_step(token, pos);
   const DeviceCounters before = counters_;
-  submit(*profiled_token_);
+  submit(profiled);
   TokenProfile profile;
-  profile.totals = {counters_.gpu_seconds - before.gpu_seconds, 1,
-                    profiled_token_->dispatch_count(), profiled_token_->barrier_count()};
-  const std::vector<double> seconds = profiled_token_->last_command_seconds();
-  const std::vector<CommandInfo>& infos = profiled_token_->command_infos();
+  profile.totals = {counters_.gpu_seconds - before.gpu_seconds, 1, profiled.dispatch_count(),
+                    profiled.barrier_count()};
+  const std::vector<double> seconds = profiled.last_command_seconds();
+  const std::vector<CommandInfo>& infos = profiled.command_infos();
   for (size_t i = 0; i < infos.size() && i < seconds.size(); ++i)
     profile.dispatches.push_back(
         {infos[i].kernel, infos[i].label, infos[i].layer, seconds[i], infos[i].bytes});

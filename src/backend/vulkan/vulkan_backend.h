@@ -64,6 +64,11 @@ class VulkanBackend final : public Backend {
 
  private:
   void check_position(int32_t token, uint32_t pos) const;
+  // The recording in `whole` or, for a position before short_positions_, in `short_one`; records it
+  // on first use (without logits for the prompt, with a timestamp per command for the profile).
+  CommandSequence& token_recording(std::unique_ptr<CommandSequence>& whole,
+                                   std::unique_ptr<CommandSequence>& short_one, uint32_t pos,
+                                   bool logits, Timestamps timestamps);
   std::span<const float> prefill_token_by_token(std::span<const int32_t> tokens, uint32_t pos);
   // The recording of a batch of n_tokens tokens, with or without the head, recorded on first use.
   CommandSequence& batch_recording(uint32_t n_tokens, bool logits);
@@ -75,13 +80,20 @@ class VulkanBackend final : public Backend {
   std::unique_ptr<Pipelines> pipelines_;
   std::unique_ptr<Transfer> transfer_;
   std::unique_ptr<CompiledPlan> compiled_;
-  std::unique_ptr<CommandSequence> token_;  // recorded once at creation
-  std::unique_ptr<CommandSequence>
-      prompt_token_;  // without logits; recorded on the first prefill()
+  // The token recordings, decode (recorded at creation), prompt (without logits) and profiled,
+  // each for the whole context and for the positions before short_positions_ (recorded on first
+  // use): at short positions the attention takes one dispatch where the whole context would need
+  // two (encode_attention). short_positions_ is 0 when the whole context takes one.
+  std::unique_ptr<CommandSequence> token_;
+  std::unique_ptr<CommandSequence> prompt_token_;
   std::unique_ptr<CommandSequence> observed_token_;  // recorded on the first forward_observed()
   std::unique_ptr<Buffer> observation_;              // every op's output, for forward_observed()
-  std::unique_ptr<CommandSequence> profiled_token_;  // recorded on the first forward_profiled()
-  std::unique_ptr<CompiledBatch> batch_;             // null: prefill goes token by token
+  std::unique_ptr<CommandSequence> profiled_token_;
+  uint32_t short_positions_ = 0;
+  std::unique_ptr<CommandSequence> short_token_;
+  std::unique_ptr<CommandSequence> short_prompt_token_;
+  std::unique_ptr<CommandSequence> short_profiled_token_;
+  std::unique_ptr<CompiledBatch> batch_;  // null: prefill goes token by token
   // By (tokens, with the head): the full-size batches, and the latest batch of another size (the
   // end of a prompt), so that a remainder is recorded again only when its size changes.
   std::map<std::pair<uint32_t, bool>, std::unique_ptr<CommandSequence>> batch_recordings_;

@@ -47,7 +47,7 @@ TestWeight make_weight(TensorType type, uint64_t cols, uint32_t seed) {
   return w;
 }
 
-// kTokens activation rows as the kernels read them, and their values as F32.
+// n_tokens activation rows as the kernels read them, and their values as F32.
 struct TestActivations {
   ActivationLayout layout;
   std::vector<uint8_t> rows;
@@ -55,23 +55,24 @@ struct TestActivations {
   std::vector<float> values;  // what the kernel multiplies with, dequantized
 };
 
-TestActivations make_activations(ActivationFormat format, uint64_t cols, uint32_t seed) {
+TestActivations make_activations(ActivationFormat format, uint64_t cols, uint32_t seed,
+                                 uint32_t n_tokens = kTokens) {
   TestActivations a;
   a.layout = activation_layout(format, cols);
-  const std::vector<float> x = normal_values(kTokens * cols, seed);
+  const std::vector<float> x = normal_values(n_tokens * cols, seed);
   if (format == ActivationFormat::F32) {
     a.stride = (cols + 3) * sizeof(float);  // rows of a batch need not be packed
-    a.rows.resize(kTokens * a.stride);
-    for (uint32_t t = 0; t < kTokens; ++t)
+    a.rows.resize(n_tokens * a.stride);
+    for (uint32_t t = 0; t < n_tokens; ++t)
       std::memcpy(a.rows.data() + t * a.stride, x.data() + t * cols, cols * sizeof(float));
     a.values = x;
     return a;
   }
   a.stride = a.layout.row_bytes;
-  a.rows.resize(kTokens * a.stride);
+  a.rows.resize(n_tokens * a.stride);
   a.values.resize(x.size());
   const uint64_t block = format == ActivationFormat::Q8_K ? 256 : 32;
-  for (uint32_t t = 0; t < kTokens; ++t) {
+  for (uint32_t t = 0; t < n_tokens; ++t) {
     uint8_t* row = a.rows.data() + t * a.stride;
     quantize_activation_row_reference(x.data() + t * cols, a.layout, row);
     for (uint64_t c = 0; c < cols; ++c) {
@@ -83,21 +84,30 @@ TestActivations make_activations(ActivationFormat format, uint64_t cols, uint32_
   return a;
 }
 
-// out[t * out_stride + r] for all rows and tokens, the rows split at `split` into two calls.
-std::vector<float> run_kernel(MatmulRowsFn kernel, const TestWeight& w, const TestActivations& a,
-                              uint64_t cols, uint32_t first_token, uint32_t n_tokens,
-                              uint64_t split = kRows) {
+// out[t * out_stride + r] for all rows and tokens by the kernel of `isa`, the rows split at `split`
+// into two calls; with the activation tiles the kernel wants for the batch.
+std::vector<float> run_kernel(Isa isa, TensorType type, const TestWeight& w,
+                              const TestActivations& a, uint64_t cols, uint32_t first_token,
+                              uint32_t n_tokens, uint64_t split = kRows) {
+  const MatmulRowsFn kernel = matmul_kernel(isa, type);
   const size_t out_stride = kRows + 5;
   std::vector<float> out(n_tokens * out_stride, NAN);
+  const uint8_t* rows = a.rows.data() + first_token * a.stride;
+  std::vector<uint8_t> tiles;
+  if (uses_activation_tiles(isa, a.layout.format, n_tokens)) {
+    tiles.resize(activation_tile_bytes(cols, n_tokens));
+    tile_activations(rows, a.stride, a.layout, n_tokens, 0, n_tokens, tiles.data());
+  }
   const MatmulArgs args{.weights = w.bytes.data(),
                         .weight_row_bytes = w.row_bytes,
                         .cols = cols,
-                        .activations = a.rows.data() + first_token * a.stride,
+                        .activations = rows,
                         .activation_stride = a.stride,
                         .layout = a.layout,
                         .n_tokens = n_tokens,
                         .out = out.data(),
-                        .out_stride = out_stride};
+                        .out_stride = out_stride,
+                        .activation_tiles = tiles.empty() ? nullptr : tiles.data()};
   kernel(args, 0, split);
   if (split < kRows) kernel(args, split, kRows);
   std::vector<float> packed;
@@ -129,8 +139,7 @@ TEST(MatmulTest, ScalarReferenceMatchesDoubleProductOfDequantizedOperands) {
     for (const uint64_t cols : c.cols) {
       const TestWeight w = make_weight(c.type, cols, 1);
       const TestActivations a = make_activations(*activation_format(c.type), cols, 2);
-      const std::vector<float> got =
-          run_kernel(matmul_kernel(Isa::Scalar, c.type), w, a, cols, 0, kTokens);
+      const std::vector<float> got = run_kernel(Isa::Scalar, c.type, w, a, cols, 0, kTokens);
       for (uint32_t t = 0; t < kTokens; ++t)
         for (uint64_t r = 0; r < kRows; ++r) {
           double expected = 0.0, magnitude = 0.0;
@@ -146,7 +155,7 @@ TEST(MatmulTest, ScalarReferenceMatchesDoubleProductOfDequantizedOperands) {
 }
 
 TEST(MatmulTest, SimdKernelsMatchTheScalarReference) {
-  for (const Isa isa : {Isa::Avx2, Isa::Avx512Vnni}) {
+  for (const Isa isa : {Isa::Avx2, Isa::Avx512Vnni, Isa::Amx}) {
     if (!isa_available(isa)) {
       std::printf("  %s: not available here, not tested\n", std::string(isa_name(isa)).c_str());
       continue;
@@ -155,10 +164,8 @@ TEST(MatmulTest, SimdKernelsMatchTheScalarReference) {
       for (const uint64_t cols : c.cols) {
         const TestWeight w = make_weight(c.type, cols, 3);
         const TestActivations a = make_activations(*activation_format(c.type), cols, 4);
-        const std::vector<float> expected =
-            run_kernel(matmul_kernel(Isa::Scalar, c.type), w, a, cols, 0, kTokens);
-        const std::vector<float> got =
-            run_kernel(matmul_kernel(isa, c.type), w, a, cols, 0, kTokens);
+        const std::vector<float> expected = run_kernel(Isa::Scalar, c.type, w, a, cols, 0, kTokens);
+        const std::vector<float> got = run_kernel(isa, c.type, w, a, cols, 0, kTokens);
         for (uint32_t t = 0; t < kTokens; ++t)
           for (uint64_t r = 0; r < kRows; ++r) {
             double magnitude = 0.0;
@@ -172,27 +179,46 @@ TEST(MatmulTest, SimdKernelsMatchTheScalarReference) {
 }
 
 TEST(MatmulTest, ResultsDoNotDependOnHowRowsAndTokensAreSplit) {
-  for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni}) {
+  for (const Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512Vnni, Isa::Amx}) {
     if (!isa_available(isa)) continue;
     for (const Case& c : kCases) {
       const uint64_t cols = c.cols.back();
       const TestWeight w = make_weight(c.type, cols, 5);
       const TestActivations a = make_activations(*activation_format(c.type), cols, 6);
-      const MatmulRowsFn kernel = matmul_kernel(isa, c.type);
-      const std::vector<float> all = run_kernel(kernel, w, a, cols, 0, kTokens);
+      const std::vector<float> all = run_kernel(isa, c.type, w, a, cols, 0, kTokens);
       // Rows split in two calls (as two threads would make them), tokens one at a time (decode).
       std::vector<float> one_by_one;
       for (uint32_t t = 0; t < kTokens; ++t) {
-        const std::vector<float> single = run_kernel(kernel, w, a, cols, t, 1, 5);
+        const std::vector<float> single = run_kernel(isa, c.type, w, a, cols, t, 1, 5);
         one_by_one.insert(one_by_one.end(), single.begin(), single.end());
       }
       EXPECT_EQ(one_by_one, all) << isa_name(isa) << " " << describe(c.type, cols);
       // Tokens in groups that start off the kernel's own group boundaries.
-      std::vector<float> shifted = run_kernel(kernel, w, a, cols, 0, 3, 17);
-      const std::vector<float> rest = run_kernel(kernel, w, a, cols, 3, kTokens - 3, 2);
+      std::vector<float> shifted = run_kernel(isa, c.type, w, a, cols, 0, 3, 17);
+      const std::vector<float> rest = run_kernel(isa, c.type, w, a, cols, 3, kTokens - 3, 2);
       shifted.insert(shifted.end(), rest.begin(), rest.end());
       EXPECT_EQ(shifted, all) << isa_name(isa) << " " << describe(c.type, cols);
     }
+  }
+}
+
+// Batches of more token tiles than the AMX kernels keep at once (they decode the weights again for
+// the rest), with a partial last tile, give the bits of tokens taken one at a time.
+TEST(MatmulTest, AmxTilesOfLongBatchesGiveTheBitsOfSingleTokens) {
+  if (!isa_available(Isa::Amx)) GTEST_SKIP() << "no AMX here";
+  constexpr uint32_t kLongBatch = 150;
+  for (const TensorType type : {TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K}) {
+    const uint64_t cols = 768;
+    const TestWeight w = make_weight(type, cols, 7);
+    const TestActivations a = make_activations(ActivationFormat::Q8_K, cols, 8, kLongBatch);
+    ASSERT_TRUE(uses_activation_tiles(Isa::Amx, ActivationFormat::Q8_K, kLongBatch));
+    const std::vector<float> all = run_kernel(Isa::Amx, type, w, a, cols, 0, kLongBatch, 9);
+    std::vector<float> one_by_one;
+    for (uint32_t t = 0; t < kLongBatch; ++t) {
+      const std::vector<float> single = run_kernel(Isa::Amx, type, w, a, cols, t, 1);
+      one_by_one.insert(one_by_one.end(), single.begin(), single.end());
+    }
+    EXPECT_EQ(one_by_one, all) << describe(type, cols);
   }
 }
 

@@ -84,9 +84,8 @@ TEST_F(DeviceTest, UnknownDeviceIndexIsAnError) {
 TEST_F(DeviceTest, EveryRecordHasItsShadersAndEveryShaderARecord) {
   std::set<std::string> expected;
   for (const PipelineRecord& record : pipeline_records()) {
-    const std::string shader(record.shader.empty() ? record.name : record.shader);
-    expected.insert(shader);
-    if (record.reduces) expected.insert(shader + "_shmem");
+    expected.insert(std::string(record.name));
+    if (record.reduces) expected.insert(std::string(record.name) + "_shmem");
     EXPECT_LE(record.bindings, 8u) << record.name;
     EXPECT_EQ(record.written_bindings >> record.bindings, 0u) << record.name;
     EXPECT_EQ(record.push_constant_bytes % 4, 0u) << record.name;

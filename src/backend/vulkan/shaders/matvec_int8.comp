@@ -72,6 +72,13 @@ shared float x_scales[MAX_COLS / 32];
 shared float x_sums[MAX_COLS / 32];
 #endif
 
+#ifndef Q8_K_ACTIVATIONS
+// Q8_1 staging: per block of 32, the factor that turns a value into its level (the CPU's id).
+shared float x_inverse_scales[MAX_COLS / 32];
+// Vectors of 4 an invocation loads at a time in its passes over x, all before it uses any.
+const uint STAGE_UNROLL = 4;
+#endif
+
 // Four levels as signed bytes, saturated as the CPU does.
 uint pack_levels(vec4 levels) {
   ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
@@ -80,24 +87,38 @@ uint pack_levels(vec4 levels) {
 }
 float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
 
-// Elements 4i .. 4i + 3 of the vector the rows are multiplied with (before quantization).
+// Elements 4i .. 4i + 3 of x, times the norm weights with NORM_INPUT (the RMS scale not applied).
+vec4 weighted_input(uint i) {
+  vec4 value = x4[i];
+  if ((pc.flags & NORM_INPUT) != 0u) value *= norm_weight4[i];
+  return value;
+}
+// Element e of the vector the rows are multiplied with, as the CPU computes it (x * scale * w).
+float input_element(uint e, float rms_scale) {
+  float value = x4[e / 4u][e % 4u];
+  if ((pc.flags & NORM_INPUT) != 0u) value = value * rms_scale * norm_weight4[e / 4u][e % 4u];
+  return value;
+}
 vec4 input_value(uint i, float rms_scale) {
   vec4 value = x4[i];
   if ((pc.flags & NORM_INPUT) != 0u) value = value * rms_scale * norm_weight4[i];
   return value;
 }
 
-// Quantizes x into shared memory. Every invocation calls it (it has barriers).
-void stage_x() {
-  float rms_scale = 1.0;
-  if ((pc.flags & NORM_INPUT) != 0u) {
-    float sum_squares = 0.0;
-    for (uint i = gl_LocalInvocationIndex; i < pc.cols / 4u; i += WORKGROUP_SIZE)
-      sum_squares += dot(x4[i], x4[i]);
-    rms_scale = 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.cols) + pc.eps);
-  }
+// The RMS scale of x (1 without NORM_INPUT). Every invocation calls it (it has barriers).
+float rms_scale_of_x() {
+  if ((pc.flags & NORM_INPUT) == 0u) return 1.0;
+  float sum_squares = 0.0;
+  for (uint i = gl_LocalInvocationIndex; i < pc.cols / 4u; i += WORKGROUP_SIZE)
+    sum_squares += dot(x4[i], x4[i]);
+  return 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.cols) + pc.eps);
+}
+
 #ifdef Q8_K_ACTIVATIONS
-  // A subgroup per block of 256 (64 vectors of 4).
+// Q8_K: a subgroup per block of 256 (64 vectors of 4) finds the block's first element of the
+// largest magnitude, then quantizes the block.
+void quantize_blocks() {
+  float rms_scale = rms_scale_of_x();
   uint lane = gl_SubgroupInvocationID;
   for (uint block = gl_SubgroupID; block < pc.cols / 256u; block += gl_NumSubgroups) {
     uint first = 64u * block;
@@ -119,7 +140,7 @@ void stage_x() {
     amax = block_amax;
     float inverse_scale = 0.0, scale = 0.0;
     if (amax > 0.0) {
-      inverse_scale = -127.0 / input_value(first + first_largest / 4u, rms_scale)[first_largest % 4u];
+      inverse_scale = -127.0 / input_element(4u * first + first_largest, rms_scale);
       scale = 1.0 / inverse_scale;
     }
     for (uint i = lane; i < 64u; i += gl_SubgroupSize)
@@ -127,24 +148,85 @@ void stage_x() {
           pack_levels(roundEven(input_value(first + i, rms_scale) * inverse_scale));
     for (uint k = lane; k < 8u; k += gl_SubgroupSize) x_scales[8u * block + k] = scale;
   }
+}
 #else
-  // An invocation per block of 32.
-  for (uint block = gl_LocalInvocationIndex; block < pc.cols / 32u; block += WORKGROUP_SIZE) {
-    float amax = 0.0;
-    for (uint i = 0; i < 8u; ++i)
-      amax = max(amax, max_component(abs(input_value(8u * block + i, rms_scale))));
-    float inverse = amax != 0.0 ? 127.0 / amax : 0.0;
-    for (uint half_index = 0; half_index < 2u; ++half_index) {
-      uint first = 8u * block + 4u * half_index;
-      x_levels[2u * block + half_index] =
-          uvec4(pack_levels(roundEven(input_value(first, rms_scale) * inverse)),
-                pack_levels(roundEven(input_value(first + 1u, rms_scale) * inverse)),
-                pack_levels(roundEven(input_value(first + 2u, rms_scale) * inverse)),
-                pack_levels(roundEven(input_value(first + 3u, rms_scale) * inverse)));
+// Q8_1, in passes that every invocation takes part in (the blocks of 32 are small: a pass per
+// block would leave most invocations idle and load x one vector at a time):
+// 1. each vector of 4: its largest magnitude (before the RMS scale, which changes no order) into
+//    x_levels' word of the vector (scratch), and x^2 summed for the norm;
+// 2. each block: its first element of the largest magnitude, which with the RMS scale gives the
+//    block's scale and inverse scale as the CPU computes them;
+// 3. each vector: its levels, over its scratch word.
+void quantize_blocks() {
+  uint n_vectors = pc.cols / 4u;
+  float sum_squares = 0.0;
+  const uint stride = STAGE_UNROLL * WORKGROUP_SIZE;
+  for (uint base = gl_LocalInvocationIndex; base < n_vectors; base += stride) {
+    vec4 raw[STAGE_UNROLL], weighted[STAGE_UNROLL];
+    for (uint u = 0; u < STAGE_UNROLL; ++u) {
+      uint i = min(base + u * WORKGROUP_SIZE, n_vectors - 1u);
+      raw[u] = x4[i];
+      weighted[u] = (pc.flags & NORM_INPUT) != 0u ? raw[u] * norm_weight4[i] : raw[u];
     }
-    x_scales[block] = unpackHalf2x16(packHalf2x16(vec2(amax / 127.0, 0.0))).x;
+    for (uint u = 0; u < STAGE_UNROLL; ++u) {
+      uint i = base + u * WORKGROUP_SIZE;
+      if (i >= n_vectors) continue;
+      sum_squares += dot(raw[u], raw[u]);
+      x_levels[i / 4u][i % 4u] = floatBitsToUint(max_component(abs(weighted[u])));
+    }
   }
+  barrier();
+  float rms_scale = 1.0;
+  if ((pc.flags & NORM_INPUT) != 0u)
+    rms_scale = 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.cols) + pc.eps);
+
+  const uint VECTORS_PER_BLOCK = 8u;
+  // An invocation per block.
+  for (uint block = gl_LocalInvocationIndex; block < pc.cols / 32u; block += WORKGROUP_SIZE) {
+    float block_amax = 0.0;
+    uint first_vector = VECTORS_PER_BLOCK;
+    for (uint v = 0; v < VECTORS_PER_BLOCK; ++v) {
+      float magnitude = uintBitsToFloat(x_levels[(block * VECTORS_PER_BLOCK + v) / 4u][v % 4u]);
+      if (magnitude > block_amax) {
+        block_amax = magnitude;
+        first_vector = v;
+      }
+    }
+    // The element of that magnitude in its vector (the first, as the CPU takes the first), with
+    // the RMS scale: the CPU's largest value of the block.
+    float largest = 0.0;
+    if (first_vector < VECTORS_PER_BLOCK) {
+      uint vector_index = block * VECTORS_PER_BLOCK + first_vector;
+      vec4 magnitude = abs(weighted_input(vector_index));
+      uint e = magnitude.x == block_amax ? 0u
+             : magnitude.y == block_amax ? 1u
+             : magnitude.z == block_amax ? 2u
+                                         : 3u;
+      largest = input_element(4u * vector_index + e, rms_scale);
+    }
+    // id = 127 / max|v|, scale max|v| / 127 rounded to F16.
+    x_inverse_scales[block] = largest != 0.0 ? 127.0 / abs(largest) : 0.0;
+    x_scales[block] = unpackHalf2x16(packHalf2x16(vec2(abs(largest) / 127.0, 0.0))).x;
+  }
+  barrier();
+
+  for (uint base = gl_LocalInvocationIndex; base < n_vectors; base += stride) {
+    vec4 values[STAGE_UNROLL];
+    for (uint u = 0; u < STAGE_UNROLL; ++u)
+      values[u] = input_value(min(base + u * WORKGROUP_SIZE, n_vectors - 1u), rms_scale);
+    for (uint u = 0; u < STAGE_UNROLL; ++u) {
+      uint i = base + u * WORKGROUP_SIZE;
+      if (i >= n_vectors) continue;
+      float inverse = x_inverse_scales[i / VECTORS_PER_BLOCK];
+      x_levels[i / 4u][i % 4u] = pack_levels(roundEven(values[u] * inverse));
+    }
+  }
+}
 #endif
+
+// Quantizes x into shared memory as the CPU does. Every invocation calls it (it has barriers).
+void stage_x() {
+  quantize_blocks();
   barrier();
 #ifdef USES_X_SUMS
   for (uint block = gl_LocalInvocationIndex; block < pc.cols / 32u; block += WORKGROUP_SIZE) {
