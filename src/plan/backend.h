@@ -77,9 +77,11 @@ class Backend {
                              std::span<float> logits_out);
 
   // Runs tokens[i] (at least one) at position pos + i as forward_batch() does, and returns only
-  // the logits after the last token (n_vocab, valid until the next call): bit for bit the last row
-  // of forward_batch(). The default calls forward() for each token; a backend may skip the
-  // vocabulary projection of all but the last token (prompt prefill).
+  // the logits after the last token (n_vocab, valid until the next call): the last row of
+  // forward_batch(), bit for bit where the backend computes both the same way (the CPU); up to
+  // rounding where it computes the tokens together with other kernels (Vulkan's batched
+  // prefill). The default calls forward() for each token; a backend may skip the vocabulary
+  // projection of all but the last token (prompt prefill).
   virtual std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos);
 
   // Forgets all state (KV caches, and recurrent states, which it zeroes): the next forward() starts

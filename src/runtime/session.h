@@ -42,8 +42,9 @@ class Session {
   // valid until the next call. The same numbers as forward() per token, computed in batches.
   std::span<const float> forward_batch(std::span<const int32_t> tokens);
   // Feeds all `tokens` (at least one) and returns only the logits after the last one (n_vocab,
-  // valid until the next call): bit for bit the last row of forward_batch(), without computing
-  // the vocabulary projection of the others.
+  // valid until the next call): the last row of forward_batch() (bit for bit on the CPU, up to
+  // rounding on Vulkan: Backend::prefill), without computing the vocabulary projection of the
+  // others.
   std::span<const float> prefill(std::span<const int32_t> tokens);
 
   // Starts a new, empty sequence at position 0.
