@@ -56,18 +56,6 @@ void expect_inputs(const BufferRange& inputs, uint32_t n_tokens, const char* op)
          inputs.buffer ? inputs.size : 0, n_tokens, batch_inputs_bytes(n_tokens));
 }
 
-uint32_t ceil_div(uint64_t a, uint64_t b) {
-  return static_cast<uint32_t>((a + b - 1) / b);
-}
-
-// "matmul_q4_k" for prefix "matmul_" and Q4_K.
-std::string kernel_name(const char* prefix, TensorType type) {
-  std::string name = prefix;
-  for (char c : type_traits(type).name)
-    name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return name;
-}
-
 // Rows of one workgroup's tile of mat-mul kernel `name` on this device.
 uint32_t matmul_tile_rows(const Pipelines& pipelines, std::string_view name) {
   return find_pipeline_record(name)->rows_per_workgroup *
@@ -131,7 +119,7 @@ void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const
                           accumulate ? kMatmulAccumulate : 0u};
     sequence.dispatch(
         name, {run.binding, x, y}, push,
-        GroupCount{ceil_div(run.rows, tile_rows), ceil_div(n_tokens, kMatmulTileTokens), 1});
+        GroupCount{group_count(run.rows, tile_rows), group_count(n_tokens, kMatmulTileTokens), 1});
   }
 }
 
@@ -149,7 +137,7 @@ void encode_embed_batch(CommandSequence& sequence, const WeightMatrix& table,
                               static_cast<uint32_t>(run.first_row), static_cast<uint32_t>(run.rows),
                               static_cast<uint32_t>(bytes_per_row), run.offset_in_binding};
     sequence.dispatch(name, {run.binding, inputs, out}, push,
-                      GroupCount{ceil_div(units, width), n_tokens, 1});
+                      GroupCount{group_count(units, width), n_tokens, 1});
   }
 }
 
@@ -181,7 +169,7 @@ void encode_kv_store_batch(CommandSequence& sequence, const BufferRange& k, cons
   const KvStoreBatchPush push{cache.kv_dim, cache.capacity, n_tokens};
   const uint32_t width = sequence.pipelines().workgroup_size("kv_store_batch");
   sequence.dispatch("kv_store_batch", {k, v, cache.keys, cache.values, inputs}, push,
-                    sequence.linear_groups(ceil_div(n, width)));
+                    sequence.linear_groups(group_count(n, width)));
 }
 
 void encode_attention_batch(CommandSequence& sequence, const BufferRange& q,
@@ -208,7 +196,7 @@ void encode_attention_batch(CommandSequence& sequence, const BufferRange& q,
   const AttentionBatchPush push{shape.n_heads,  shape.n_kv_heads, shape.head_dim,
                                 cache.capacity, n_tokens,         shape.scale};
   sequence.dispatch("attention_batch", {q, cache.keys, cache.values, inputs, out}, push,
-                    GroupCount{ceil_div(n_tokens, kAttentionQueryTile), shape.n_heads, 1});
+                    GroupCount{group_count(n_tokens, kAttentionQueryTile), shape.n_heads, 1});
 }
 
 }  // namespace quant::vulkan

@@ -1,7 +1,6 @@
 #pragma once
 // Splitting a weight matrix by rows so that each run of rows fits one storage-buffer binding
-// (lavapipe: 128 MiB), the rule the batch kernels use for big weights (the same rule as the
-// mat-vec's in kernels.cpp).
+// (lavapipe: 128 MiB): how the mat-vec, embedding and batch kernels bind big weights.
 
 #include <cstdint>
 #include <vector>

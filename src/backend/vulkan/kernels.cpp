@@ -5,6 +5,7 @@
 #include <optional>
 #include <string>
 
+#include "backend/vulkan/binding_split.h"
 #include "backend/vulkan/weight_layout.h"
 #include "common/error.h"
 
@@ -76,71 +77,9 @@ void expect_floats(const BufferRange& range, uint64_t n, const char* op, const c
          n);
 }
 
-uint32_t ceil_div(uint64_t a, uint64_t b) {
-  return static_cast<uint32_t>((a + b - 1) / b);
-}
-
-// "matvec_q4_k" for prefix "matvec_" and Q4_K.
-std::string kernel_name(const char* prefix, TensorType type) {
-  std::string name = prefix;
-  for (char c : type_traits(type).name)
-    name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
-  return name;
-}
-
 // Elements one invocation dequantizes at a time: UNIT in shaders/dequant.glsl.
 uint32_t dequant_unit_elements(TensorType type) {
   return type_traits(type).quantized ? 16 : 1;
-}
-
-// A run of whole rows that one binding covers: binding.offset is aligned for the device, and the
-// first row starts `offset_in_binding` bytes into it.
-struct RowChunk {
-  uint64_t first_row;
-  uint64_t rows;
-  BufferRange binding;
-  uint32_t offset_in_binding;
-};
-
-// The matrix's device row stride, after checking that the matrix is valid and fits its buffer.
-uint64_t checked_row_bytes(const WeightMatrix& weights, const char* op) {
-  if (!weight_type_supported(weights.type))
-    fail("Vulkan {}: no kernel reads {} weights", op, type_traits(weights.type).name);
-  if (!row_bytes(weights.type, weights.cols) || weights.cols == 0 || weights.rows == 0)
-    fail("Vulkan {}: {} rows of {} {} elements is not a valid matrix", op, weights.rows,
-         weights.cols, type_traits(weights.type).name);
-  const uint64_t bytes = device_row_bytes(weights.type, weights.cols);
-  const uint64_t total = bytes * weights.rows;
-  if (weights.buffer == nullptr || weights.offset % 16 != 0 ||
-      weights.offset > weights.buffer->size() || total > weights.buffer->size() - weights.offset)
-    fail("Vulkan {}: the matrix ({} bytes at {}) does not fit its buffer", op, total,
-         weights.offset);
-  return bytes;
-}
-
-// Splits the rows so that each run fits one binding (usually one run).
-std::vector<RowChunk> split_rows(const Pipelines& pipelines, const WeightMatrix& weights,
-                                 uint64_t row_bytes, const char* op) {
-  const uint64_t alignment = pipelines.context().info().min_storage_buffer_offset_alignment;
-  const uint64_t limit = pipelines.max_binding_bytes() / 4 * 4;
-  // A run starts up to alignment - 1 bytes into its binding and the range is rounded up to words.
-  if (limit < alignment + 4 || (limit - alignment - 3) < row_bytes)
-    fail("Vulkan {}: a row of {} bytes does not fit one binding ({} bytes)", op, row_bytes, limit);
-  const uint64_t rows_per_chunk = (limit - alignment - 3) / row_bytes;
-  std::vector<RowChunk> chunks;
-  for (uint64_t first = 0; first < weights.rows; first += rows_per_chunk) {
-    uint64_t rows = std::min(rows_per_chunk, weights.rows - first);
-    uint64_t start = weights.offset + first * row_bytes;
-    uint64_t binding_offset = start / alignment * alignment;
-    uint64_t offset_in_binding = start - binding_offset;
-    // Stays inside the buffer: its size is a multiple of 16 and the matrix was checked to fit.
-    uint64_t size = (offset_in_binding + rows * row_bytes + 3) / 4 * 4;
-    chunks.push_back({first,
-                      rows,
-                      {weights.buffer, binding_offset, size},
-                      static_cast<uint32_t>(offset_in_binding)});
-  }
-  return chunks;
 }
 
 // Rows one workgroup of mat-vec kernel `name` computes: shaders/matvec.comp gives each subgroup
@@ -186,13 +125,13 @@ void dispatch_matvec(CommandSequence& sequence, const std::string& name, bool in
   const uint32_t rows_per_pass = matvec_rows_per_workgroup(pipelines, name);
   if (!int8) {
     sequence.dispatch(name, bindings, push,
-                      sequence.linear_groups(ceil_div(push.rows, rows_per_pass)));
+                      sequence.linear_groups(group_count(push.rows, rows_per_pass)));
     return;
   }
   const uint64_t passes =
       std::max<uint64_t>(1, push.rows / (uint64_t{rows_per_pass} * kInt8TargetWorkgroups));
   sequence.dispatch(name, bindings, MatVecInt8Push{push, static_cast<uint32_t>(passes)},
-                    sequence.linear_groups(ceil_div(push.rows, rows_per_pass * passes)));
+                    sequence.linear_groups(group_count(push.rows, rows_per_pass * passes)));
 }
 
 }  // namespace
@@ -230,7 +169,7 @@ bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate,
 
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
                    const BufferRange& y, const MatVecFusions& fusions) {
-  const uint64_t bytes_per_row = checked_row_bytes(weights, "mat-vec");
+  const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
   expect_floats(x, weights.cols, "mat-vec", "x");
   expect_floats(y, weights.rows, "mat-vec", "y");
   const std::optional<std::string> int8_name = int8_matvec_kernel(sequence.pipelines(), weights);
@@ -264,8 +203,8 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     dispatch_matvec(sequence, name, int8_name.has_value(), push, {binding, x, y, norm_weight});
     return;
   }
-  for (const RowChunk& chunk :
-       split_rows(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
+  for (const RowRun& chunk :
+       split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
     const MatVecPush push{static_cast<uint32_t>(weights.cols),
                           static_cast<uint32_t>(chunk.rows),
                           static_cast<uint32_t>(bytes_per_row),
@@ -281,18 +220,18 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
 
 void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
                   const BufferRange& out) {
-  const uint64_t bytes_per_row = checked_row_bytes(table, "embedding");
+  const uint64_t bytes_per_row = checked_device_row_bytes(table, "embedding");
   expect_floats(out, table.cols, "embedding", "out");
   const std::string name = kernel_name("embed_", table.type);
   const uint32_t width = sequence.pipelines().workgroup_size(name);
   const uint64_t units = table.cols / dequant_unit_elements(table.type);
-  for (const RowChunk& chunk :
-       split_rows(sequence.pipelines(), table, bytes_per_row, "embedding")) {
+  for (const RowRun& chunk :
+       split_into_bindings(sequence.pipelines(), table, bytes_per_row, "embedding")) {
     EmbedPush push{static_cast<uint32_t>(table.cols), static_cast<uint32_t>(chunk.first_row),
                    static_cast<uint32_t>(chunk.rows), static_cast<uint32_t>(bytes_per_row),
                    chunk.offset_in_binding};
     sequence.dispatch(name, {chunk.binding, step, out}, push,
-                      sequence.linear_groups(ceil_div(units, width)));
+                      sequence.linear_groups(group_count(units, width)));
   }
 }
 
@@ -360,7 +299,7 @@ void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const Buff
   KvStorePush push{cache.kv_dim, cache.capacity};
   const uint32_t width = sequence.pipelines().workgroup_size("kv_store");
   sequence.dispatch("kv_store", {k, v, cache.keys, cache.values, step}, push,
-                    sequence.linear_groups(ceil_div(cache.kv_dim, width)));
+                    sequence.linear_groups(group_count(cache.kv_dim, width)));
 }
 
 namespace {
@@ -383,7 +322,7 @@ uint32_t attention_single_dispatch_positions(const Pipelines& pipelines) {
 uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
                                   uint32_t capacity) {
   const uint32_t chunk_len = attention_chunk_len(pipelines, capacity);
-  return uint64_t{shape.n_heads} * ceil_div(capacity, chunk_len) * (shape.head_dim + 2);
+  return uint64_t{shape.n_heads} * group_count(capacity, chunk_len) * (shape.head_dim + 2);
 }
 
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
@@ -406,7 +345,7 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   expect_floats(scratch, attention_scratch_floats(pipelines, shape, cache.capacity), "attention",
                 "scratch");
   const uint32_t chunk_len = attention_chunk_len(pipelines, cache.capacity);
-  const uint32_t n_chunks = ceil_div(cache.capacity, chunk_len);
+  const uint32_t n_chunks = group_count(cache.capacity, chunk_len);
   const bool single_chunk = n_chunks == 1;
   AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads,      shape.head_dim,
                                n_chunks,      cache.capacity,        shape.scale,
@@ -426,7 +365,7 @@ void encode_swiglu(CommandSequence& sequence, const BufferRange& gate, const Buf
   expect_floats(out, n, "SwiGLU", "out");
   const uint32_t width = sequence.pipelines().workgroup_size("swiglu");
   sequence.dispatch("swiglu", {gate, up, out}, CountPush{n},
-                    sequence.linear_groups(ceil_div(n, width)));
+                    sequence.linear_groups(group_count(n, width)));
 }
 
 void encode_add(CommandSequence& sequence, const BufferRange& a, const BufferRange& b,
@@ -435,7 +374,8 @@ void encode_add(CommandSequence& sequence, const BufferRange& a, const BufferRan
   expect_floats(b, n, "add", "b");
   expect_floats(out, n, "add", "out");
   const uint32_t width = sequence.pipelines().workgroup_size("add");
-  sequence.dispatch("add", {a, b, out}, CountPush{n}, sequence.linear_groups(ceil_div(n, width)));
+  sequence.dispatch("add", {a, b, out}, CountPush{n},
+                    sequence.linear_groups(group_count(n, width)));
 }
 
 void encode_slice_heads(CommandSequence& sequence, const BufferRange& in, const BufferRange& out,
@@ -448,7 +388,7 @@ void encode_slice_heads(CommandSequence& sequence, const BufferRange& in, const 
   expect_floats(out, n, "head slice", "out");
   SliceHeadsPush push{shape.n_heads, shape.in_head_stride, shape.in_offset, shape.size};
   const uint32_t width = sequence.pipelines().workgroup_size("slice_heads");
-  sequence.dispatch("slice_heads", {in, out}, push, sequence.linear_groups(ceil_div(n, width)));
+  sequence.dispatch("slice_heads", {in, out}, push, sequence.linear_groups(group_count(n, width)));
 }
 
 void encode_sigmoid_gate(CommandSequence& sequence, const BufferRange& in, const BufferRange& gate,
@@ -458,7 +398,7 @@ void encode_sigmoid_gate(CommandSequence& sequence, const BufferRange& in, const
   expect_floats(out, n, "sigmoid gate", "out");
   const uint32_t width = sequence.pipelines().workgroup_size("sigmoid_gate");
   sequence.dispatch("sigmoid_gate", {in, gate, out}, CountPush{n},
-                    sequence.linear_groups(ceil_div(n, width)));
+                    sequence.linear_groups(group_count(n, width)));
 }
 
 void encode_causal_conv1d_silu(CommandSequence& sequence, const BufferRange& in,
@@ -471,7 +411,7 @@ void encode_causal_conv1d_silu(CommandSequence& sequence, const BufferRange& in,
   expect_floats(out, n_channels, "convolution", "out");
   const uint32_t width = sequence.pipelines().workgroup_size("causal_conv1d_silu");
   sequence.dispatch("causal_conv1d_silu", {in, weight, state, out}, ConvPush{n_channels, kernel},
-                    sequence.linear_groups(ceil_div(n_channels, width)));
+                    sequence.linear_groups(group_count(n_channels, width)));
 }
 
 void encode_gated_delta_net(CommandSequence& sequence, const BufferRange& qkv,

@@ -125,6 +125,17 @@ std::span<const PipelineRecord> pipeline_records() {
   return kRecords;
 }
 
+std::string kernel_name(std::string_view prefix, TensorType type) {
+  std::string name(prefix);
+  for (char c : type_traits(type).name)
+    name += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  return name;
+}
+
+uint32_t group_count(uint64_t n, uint64_t per_group) {
+  return static_cast<uint32_t>((n + per_group - 1) / per_group);
+}
+
 const PipelineRecord* find_pipeline_record(std::string_view name) {
   for (const PipelineRecord& record : kRecords)
     if (record.name == name) return &record;

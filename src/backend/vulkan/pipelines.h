@@ -13,6 +13,7 @@
 #include <string_view>
 
 #include "backend/vulkan/context.h"
+#include "formats/tensor_type.h"
 
 namespace quant::vulkan {
 
@@ -37,6 +38,11 @@ struct PipelineRecord {
 
 // All records, and one by name (nullptr when unknown).
 std::span<const PipelineRecord> pipeline_records();
+// The name of the variant of kernel family `prefix` for weights of `type`: "matvec_q4_k" for
+// "matvec_" and Q4_K.
+std::string kernel_name(std::string_view prefix, TensorType type);
+// Workgroups of `per_group` items for `n` items.
+uint32_t group_count(uint64_t n, uint64_t per_group);
 const PipelineRecord* find_pipeline_record(std::string_view name);
 
 struct PipelineOptions {

@@ -30,28 +30,6 @@ constexpr double kRopeTolerance = 1e-10;
 // The same decoding as the reference; only FMA contraction may differ.
 constexpr double kDequantTolerance = 1e-12;
 
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
-
-// Row lengths: odd for the plain types (a partial last column step), 5 legacy blocks, 3
-// super-blocks.
-uint64_t test_cols(TensorType type) {
-  const int64_t block = type_traits(type).block_elements;
-  return block == 1 ? 97 : block == 32 ? 160 : 768;
-}
-
-std::string type_label(TensorType type) {
-  return std::string(type_traits(type).name);
-}
-
-std::vector<uint8_t> device_layout(TensorType type, uint64_t rows, uint64_t cols,
-                                   std::span<const uint8_t> gguf_rows) {
-  std::vector<uint8_t> out(rows * device_row_bytes(type, cols));
-  to_device_layout(type, cols, rows, gguf_rows, out);
-  return out;
-}
-
 // W X token by token with the float64 reference, plus `initial` (the accumulated residual).
 std::vector<float> reference_matmul(TensorType type, std::span<const uint8_t> weights,
                                     uint64_t rows, uint64_t cols, std::span<const float> x,
@@ -116,7 +94,7 @@ std::string type_case_name(const ::testing::TestParamInfo<TensorType>& info) {
   return type_label(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kTypes), type_case_name);
+INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kWeightTypes), type_case_name);
 
 // Random bits reach the quant patterns a quantizer rarely writes (the fast paths' decoding), and
 // the residual is accumulated into y.

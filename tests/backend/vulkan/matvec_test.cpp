@@ -23,28 +23,6 @@ namespace {
 constexpr double kMatVecTolerance = 5e-4;
 constexpr double kDequantTolerance = 1e-8;  // the same decoding; only FMA contraction may differ
 
-const TensorType kTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16, TensorType::Q8_0,
-                             TensorType::Q4_0, TensorType::Q4_1, TensorType::Q5_0, TensorType::Q5_1,
-                             TensorType::Q4_K, TensorType::Q5_K, TensorType::Q6_K};
-
-// Row lengths: odd for the plain types, 5 legacy blocks, 3 super-blocks.
-uint64_t test_cols(TensorType type) {
-  const int64_t block = type_traits(type).block_elements;
-  return block == 1 ? 97 : block == 32 ? 160 : 768;
-}
-
-std::string type_label(TensorType type) {
-  return std::string(type_traits(type).name);
-}
-
-// The matrix in the device layout (weight_layout.h), as the backend uploads it.
-std::vector<uint8_t> device_layout(TensorType type, uint64_t rows, uint64_t cols,
-                                   std::span<const uint8_t> gguf_rows) {
-  std::vector<uint8_t> out(rows * device_row_bytes(type, cols));
-  to_device_layout(type, cols, rows, gguf_rows, out);
-  return out;
-}
-
 // Which mat-vec kernels a case records: the int8 ones (matvec_int8.comp, with integer dot products,
 // for the types the CPU multiplies with int8 activations), or the float ones (matvec.comp) with
 // subgroup or shared-memory reductions.
@@ -125,7 +103,7 @@ std::string case_name(const ::testing::TestParamInfo<MatVecCase>& info) {
 
 std::vector<MatVecCase> matvec_cases() {
   std::vector<MatVecCase> cases;
-  for (TensorType type : kTypes)
+  for (TensorType type : kWeightTypes)
     for (bool random_bits : {false, true})
       for (MatVecKernel kernel : kernels_for(type))
         if (!random_bits || type_traits(type).quantized)
@@ -199,7 +177,7 @@ std::string type_case_name(const ::testing::TestParamInfo<TensorType>& info) {
   return type_label(info.param);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, EmbedTest, ::testing::ValuesIn(kTypes), type_case_name);
+INSTANTIATE_TEST_SUITE_P(AllTypes, EmbedTest, ::testing::ValuesIn(kWeightTypes), type_case_name);
 
 // A weight matrix larger than one binding may cover is split by rows over several dispatches, each
 // bound at an aligned offset; the matrix itself starts at an offset inside its buffer that is a
@@ -341,28 +319,31 @@ INSTANTIATE_TEST_SUITE_P(Types, MatVecFusionTest, ::testing::ValuesIn(fusion_cas
 // passes of rows (kernels.cpp aims at
 // 512 workgroups; a pass is 16 rows on every device: 8 subgroups of 2 rows), with a last workgroup
 // whose rows run out part way.
-class Int8PassesTest : public MatVecKernelTest {};
+class Int8PassesTest : public MatVecKernelTest {
+ protected:
+  // NMSE of the int8 mat-vec of a random rows x cols matrix against the reference.
+  double int8_error(TensorType type, uint64_t rows, uint64_t cols, uint32_t seed) {
+    std::vector<uint8_t> weights = make_weights(type, rows, cols, seed, true);
+    std::vector<float> x = random_floats(cols, seed + 1);
+    Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "weights");
+    Buffer x_buffer = upload_floats(x, "x");
+    Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
+    CommandSequence sequence(pipelines(true));
+    sequence.begin();
+    encode_matvec(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer),
+                  whole(y_buffer));
+    sequence.end();
+    sequence.submit_and_wait();
+    expect_kernels(sequence, MatVecKernel::Int8);
+    return nmse(download_floats(y_buffer, rows),
+                reference_matvec(type, weights, rows, cols, int8_quantized(type, x)));
+  }
+};
 
 TEST_F(Int8PassesTest, TallMatrixMatchesReference) {
   if (unavailable(MatVecKernel::Int8)) GTEST_SKIP() << "the device has no integer dot products";
-  const TensorType type = TensorType::Q8_0;
   const uint64_t rows = 2 * 16 * 512 + 21;
-  const uint64_t cols = 64;
-  std::vector<uint8_t> weights = make_weights(type, rows, cols, 51, false);
-  std::vector<float> x = random_floats(cols, 52);
-  Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "tall weights");
-  Buffer x_buffer = upload_floats(x, "x");
-  Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
-
-  CommandSequence sequence(pipelines(true));
-  sequence.begin();
-  encode_matvec(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer), whole(y_buffer));
-  sequence.end();
-  sequence.submit_and_wait();
-  expect_kernels(sequence, MatVecKernel::Int8);
-
-  const double error = nmse(download_floats(y_buffer, rows),
-                            reference_matvec(type, weights, rows, cols, int8_quantized(type, x)));
+  const double error = int8_error(TensorType::Q8_0, rows, 64, 51);
   std::printf("[nmse] int8 matvec over several passes (%llu rows): %.3g\n",
               static_cast<unsigned long long>(rows), error);
   EXPECT_LE(error, kInt8Tolerance);
@@ -372,27 +353,9 @@ TEST_F(Int8PassesTest, TallMatrixMatchesReference) {
 // H200; 17 of 8 and 33 of 4 on lavapipe), and their x is staged in several rounds.
 TEST_F(Int8PassesTest, LongRowsMatchReference) {
   if (unavailable(MatVecKernel::Int8)) GTEST_SKIP() << "the device has no integer dot products";
-  const uint64_t rows = 19;
-  const uint64_t cols = 8448;
   for (TensorType type : {TensorType::Q4_K, TensorType::Q6_K, TensorType::Q8_0, TensorType::Q4_1}) {
-    std::vector<uint8_t> weights = make_weights(type, rows, cols, 61, true);
-    std::vector<float> x = random_floats(cols, 62);
-    Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "long rows");
-    Buffer x_buffer = upload_floats(x, "x");
-    Buffer y_buffer = make_buffer(rows * sizeof(float), MemoryRole::Activations, "y");
-
-    CommandSequence sequence(pipelines(true));
-    sequence.begin();
-    encode_matvec(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer),
-                  whole(y_buffer));
-    sequence.end();
-    sequence.submit_and_wait();
-    expect_kernels(sequence, MatVecKernel::Int8);
-
-    const double error = nmse(download_floats(y_buffer, rows),
-                              reference_matvec(type, weights, rows, cols, int8_quantized(type, x)));
-    std::printf("[nmse] int8 matvec %s, rows of %llu: %.3g\n", type_label(type).c_str(),
-                static_cast<unsigned long long>(cols), error);
+    const double error = int8_error(type, 19, 8448, 61);
+    std::printf("[nmse] int8 matvec %s, rows of 8448: %.3g\n", type_label(type).c_str(), error);
     EXPECT_LE(error, kInt8Tolerance) << type_label(type);
   }
 }

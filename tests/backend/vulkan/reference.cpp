@@ -6,9 +6,11 @@
 #include <cstring>
 #include <optional>
 #include <random>
+#include <string>
 
 #include "backend/cpu/matmul.h"
 #include "backend/cpu/quantize_activations.h"
+#include "backend/vulkan/weight_layout.h"
 #include "formats/blocks.h"
 #include "formats/float16.h"
 #include "vulkan_test_device.h"
@@ -85,6 +87,22 @@ std::vector<float> reference_matvec(TensorType type, std::span<const uint8_t> we
     y[r] = static_cast<float>(sum);
   }
   return y;
+}
+
+uint64_t test_cols(TensorType type) {
+  const int64_t block = type_traits(type).block_elements;
+  return block == 1 ? 97 : block == 32 ? 160 : 768;
+}
+
+std::string type_label(TensorType type) {
+  return std::string(type_traits(type).name);
+}
+
+std::vector<uint8_t> device_layout(TensorType type, uint64_t rows, uint64_t cols,
+                                   std::span<const uint8_t> gguf_rows) {
+  std::vector<uint8_t> out(rows * device_row_bytes(type, cols));
+  to_device_layout(type, cols, rows, gguf_rows, out);
+  return out;
 }
 
 std::vector<float> int8_quantized(TensorType weight_type, std::span<const float> x) {

@@ -5,11 +5,27 @@
 
 #include <cstdint>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "formats/tensor_type.h"
 
 namespace quant::vulkan::test {
+
+// Every weight type the mat-vec, mat-mul and embedding kernels read.
+inline constexpr TensorType kWeightTypes[] = {TensorType::F32,  TensorType::F16,  TensorType::BF16,
+                                              TensorType::Q8_0, TensorType::Q4_0, TensorType::Q4_1,
+                                              TensorType::Q5_0, TensorType::Q5_1, TensorType::Q4_K,
+                                              TensorType::Q5_K, TensorType::Q6_K};
+
+// Row lengths of the kernel tests: odd for the plain types (no multiple of any workgroup width), 5
+// legacy blocks, 3 super-blocks.
+uint64_t test_cols(TensorType type);
+// "Q4_K": the type's name, for test labels.
+std::string type_label(TensorType type);
+// The matrix in the device layout (weight_layout.h), as the backend uploads it.
+std::vector<uint8_t> device_layout(TensorType type, uint64_t rows, uint64_t cols,
+                                   std::span<const uint8_t> gguf_rows);
 
 // rows x cols weights of `type`: quantized from random floats with the reference quantizer, or
 // (with random_bits, quantized types only) random bytes with random but finite scales, which

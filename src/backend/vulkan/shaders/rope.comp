@@ -33,15 +33,7 @@ layout(push_constant) uniform Push {
   uint capacity;   // STORE: positions the caches hold
 } pc;
 
-// sin and cos are only accurate near zero on some devices: reduce the angle to [-pi, pi] first, with
-// 2*pi split in two parts so the reduction adds little error (Cody-Waite).
-vec2 cos_sin(float angle) {
-  const float TWO_PI_HIGH = 6.28125;
-  const float TWO_PI_LOW = 1.9353071795864769e-3;
-  float turns = round(angle * 0.15915494309189535);
-  float reduced = fma(-turns, TWO_PI_LOW, fma(-turns, TWO_PI_HIGH, angle));
-  return vec2(cos(reduced), sin(reduced));
-}
+#include "rotation.glsl"
 
 void main() {
   uint head = linear_workgroup_id();
