@@ -1,10 +1,10 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_spirv_intrinsics : require
-// The mat-vec of matvec.comp (same bindings, flags and results up to rounding) for the types the
-// CPU backend's fast path multiplies with int8 activations (src/backend/cpu/matmul.h), with x
-// quantized to int8 exactly as that path quantizes it and the products summed by integer dot
-// products, so that the GPU and the CPU multiply the same numbers:
+// The mat-vec of matvec.comp (same bindings and flags) for the types the CPU backend's fast path
+// multiplies with int8 activations (src/backend/cpu/matmul.h), with x quantized to int8 exactly as
+// that path quantizes it and the products summed by integer dot products, so that the GPU and the
+// CPU multiply the same numbers:
 // 1. Each workgroup quantizes x once into shared memory (stage_x): v = x, or with NORM_INPUT
 //    x * rms_scale * norm_weight; then the CPU's activation format for the weight type
 //    (src/backend/cpu/quantize_activations.h): for K-quants Q8_K (blocks of 256, levels
@@ -27,7 +27,8 @@
 
 layout(constant_id = 1) const uint ROWS = 1;
 layout(constant_id = 2) const uint CHUNKS = 1;
-// The widest row: shared memory holds its levels (1 byte per element) and two floats per 32.
+// The widest row: shared memory holds its levels (1 byte per element) and up to three floats per
+// 32.
 const uint MAX_COLS = 16384;
 
 layout(binding = 0) readonly buffer WeightVectors { uvec4 weight_vec4[]; };
