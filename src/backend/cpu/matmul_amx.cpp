@@ -176,7 +176,9 @@ struct alignas(64) BlockSums {
 
 // One step of 64 levels: the activations into tile 2 + odd, the weight's low and high bytes into
 // tiles 4 + 2 * odd and 5 + 2 * odd. Tile registers are not renamed, so a load into a tile waits
-// for the product that last read it: consecutive steps use other tiles and overlap.
+// for the product that last read it: consecutive steps use other tiles and overlap. The two
+// branches differ only in tile numbers, written out because GCC's tile intrinsics paste them into
+// the instruction's text (a constant variable does not do).
 template <typename Kernel, int kOdd>
 [[gnu::always_inline]] inline void multiply_step(const DecodedBlock& w, const uint8_t* step,
                                                  int s) {

@@ -92,28 +92,14 @@ uint32_t matvec_rows_per_workgroup(Pipelines& pipelines, const std::string& name
   return rows * std::max(pipeline.workgroup_size / subgroup, 1u);
 }
 
-// The types matvec_int8.comp reads: those the CPU backend multiplies with int8 activations.
-bool int8_matvec_type(TensorType type) {
-  switch (type) {
-    case TensorType::Q8_0:
-    case TensorType::Q4_0:
-    case TensorType::Q4_1:
-    case TensorType::Q5_0:
-    case TensorType::Q5_1:
-    case TensorType::Q4_K:
-    case TensorType::Q5_K:
-    case TensorType::Q6_K:
-      return true;
-    default:
-      return false;
-  }
-}
-
 // The int8 kernel for `weights` (matvec_int8.comp) where the device and the shape allow it.
 std::optional<std::string> int8_matvec_kernel(const Pipelines& pipelines,
                                               const WeightMatrix& weights) {
-  if (!int8_matvec_type(weights.type) || !pipelines.uses_integer_dot_products() ||
-      weights.cols % 64 != 0 || weights.cols > kInt8MaxCols)
+  // The quantized types the kernels read: those the CPU multiplies with int8 activations.
+  const bool quantized = type_traits(weights.type).quantized;
+  if (!weight_type_supported(weights.type) || !quantized ||
+      !pipelines.uses_integer_dot_products() || weights.cols % 64 != 0 ||
+      weights.cols > kInt8MaxCols)
     return std::nullopt;
   return kernel_name("matvec_int8_", weights.type);
 }

@@ -94,12 +94,8 @@ vec4 weighted_input(uint i) {
   if ((pc.flags & NORM_INPUT) != 0u) value *= norm_weight4[i];
   return value;
 }
-// Element e of the vector the rows are multiplied with, as the CPU computes it (x * scale * w).
-float input_element(uint e, float rms_scale) {
-  float value = x4[e / 4u][e % 4u];
-  if ((pc.flags & NORM_INPUT) != 0u) value = value * rms_scale * norm_weight4[e / 4u][e % 4u];
-  return value;
-}
+// Elements 4i .. 4i + 3 of the vector the rows are multiplied with, as the CPU computes them
+// (x * scale * w).
 vec4 input_value(uint i, float rms_scale) {
   vec4 value = x4[i];
   if ((pc.flags & NORM_INPUT) != 0u) value = value * rms_scale * norm_weight4[i];
@@ -141,7 +137,7 @@ void quantize_blocks() {
     amax = block_amax;
     float inverse_scale = 0.0, scale = 0.0;
     if (amax > 0.0) {
-      inverse_scale = -127.0 / input_element(4u * first + first_largest, rms_scale);
+      inverse_scale = -127.0 / input_value(first + first_largest / 4u, rms_scale)[first_largest % 4u];
       scale = 1.0 / inverse_scale;
     }
     for (uint i = lane; i < 64u; i += gl_SubgroupSize)
@@ -203,7 +199,7 @@ void quantize_blocks() {
              : magnitude.y == block_amax ? 1u
              : magnitude.z == block_amax ? 2u
                                          : 3u;
-      largest = input_element(4u * vector_index + e, rms_scale);
+      largest = input_value(vector_index, rms_scale)[e];
     }
     // id = 127 / max|v|, scale max|v| / 127 rounded to F16.
     x_inverse_scales[block] = largest != 0.0 ? 127.0 / abs(largest) : 0.0;
