@@ -21,6 +21,14 @@ namespace quant {
 // declared in the plan). The span is valid only during the call. Used to dump intermediates.
 using PlanObserver = std::function<void(const plan::Op& op, std::span<const float> value)>;
 
+// Receives each token of greedy decoding (Backend::decode_greedy); returns false to stop.
+using GreedyCallback = std::function<bool(int32_t token)>;
+
+// The greedy choice: the index of the largest logit, the lowest such index on ties (as
+// std::max_element), NaN counting as -infinity. Throws quant::Error when the largest logit is not
+// finite (all NaN or -infinity, or +infinity): such logits choose nothing.
+int32_t greedy_token(std::span<const float> logits);
+
 // What a backend that runs on a device with a timer (Vulkan timestamp queries) can say about the
 // work it submitted, for `quant bench`. Backends without one (CPU) keep the defaults below, which
 // say "not available".
@@ -83,6 +91,20 @@ class Backend {
   // prefill). The default calls forward() for each token; a backend may skip the vocabulary
   // projection of all but the last token (prompt prefill).
   virtual std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos);
+
+  // Greedy decoding: feeds `token` at `pos`, hands the greedy choice of the logits
+  // (greedy_token()) to `on_token`, feeds that at pos + 1, and so on, until `on_token` returns
+  // false or `count` tokens were handed out. Token i handed out (from 0) is the choice after the
+  // token fed at pos + i: n tokens handed out took positions pos .. pos + n - 1, and the last one
+  // is not fed. pos + count must not pass the context length. Throws quant::Error as forward() and
+  // greedy_token() do; after an error, state past the tokens handed out is undefined.
+  // The default runs forward() and greedy_token() on the host, one token after the other. A backend
+  // may instead choose on the device and feed a token before `on_token` has seen the one before
+  // it; a token fed past a stop leaves no trace but a KV cache row past the last position taken,
+  // which the next token there overwrites (never where the plan has recurrent states, which such
+  // a token would change).
+  virtual void decode_greedy(int32_t token, uint32_t pos, uint32_t count,
+                             const GreedyCallback& on_token);
 
   // Forgets all state (KV caches, and recurrent states, which it zeroes): the next forward() starts
   // a new sequence at position 0.

@@ -32,10 +32,6 @@ std::vector<int32_t> random_tokens(uint32_t count, uint32_t n_vocab, std::mt1993
   return tokens;
 }
 
-int32_t argmax(std::span<const float> logits) {
-  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
-}
-
 // One run of a test: wall time, and the device counters' growth when the backend has them.
 struct RunSample {
   double seconds = 0.0;
@@ -194,12 +190,10 @@ BenchmarkReport run_benchmark(Session& session, const std::string& model_path,
   }
   if (options.generated_tokens > 0) {
     const int32_t first = random_tokens(1, n_vocab, random).front();
-    BenchmarkTest test = run_test(session, BenchmarkKind::TextGeneration, options.generated_tokens,
-                                  options.repetitions, [&] {
-                                    int32_t token = first;
-                                    for (uint32_t i = 0; i < options.generated_tokens; ++i)
-                                      token = argmax(session.forward(token));
-                                  });
+    BenchmarkTest test = run_test(
+        session, BenchmarkKind::TextGeneration, options.generated_tokens, options.repetitions, [&] {
+          session.decode_greedy(first, options.generated_tokens, [](int32_t) { return true; });
+        });
     test.weight_gigabytes_per_second =
         static_cast<double>(report.weight_bytes_per_token) * test.tokens_per_second.mean * 1e-9;
     report.tests.push_back(std::move(test));

@@ -2,8 +2,10 @@
 // Speed measurements in the spirit of llama-bench, for `quant bench`:
 //   pp<N>  prompt processing: N random tokens through Session::prefill from an empty cache (as
 //          llama-bench's pp: batched, with the vocabulary projection of the last token only);
-//   tg<N>  text generation: N tokens one at a time through Session::forward from an empty cache,
-//          each next token the argmax of the logits (computed on the CPU, inside the timing).
+//   tg<N>  text generation: N tokens one at a time from an empty cache, each next token the
+//          greedy choice of the logits, through Session::decode_greedy (the choice is made inside
+//          the timing: on the CPU, or on the device by a backend that can, like Vulkan, which
+//          also queues each token's submission before the previous one is done).
 // Each test runs once to warm up, then `repetitions` times; every run is one sample. Backends with
 // a device timer (Backend::device_counters) add GPU time and busy fractions; --profile times one
 // decode token dispatch by dispatch (Backend::forward_profiled).

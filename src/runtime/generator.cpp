@@ -183,29 +183,57 @@ GenerationResult Generator::generate(std::span<const int32_t> prompt,
   const auto reached_max_tokens = [&] {
     return options.max_tokens && result.tokens.size() >= *options.max_tokens;
   };
-  while (!reached_max_tokens()) {
-    if (cancelled && cancelled()) {
-      result.finish_reason = FinishReason::Cancelled;
-      break;
-    }
-    const int32_t token = sampler.sample(*logits, history);
+  const auto was_cancelled = [&] {
+    if (!cancelled || !cancelled()) return false;
+    result.finish_reason = FinishReason::Cancelled;
+    return true;
+  };
+  // Takes a sampled token; returns whether it is to be fed and generation goes on.
+  const auto accept = [&](int32_t token) {
     result.tokens.push_back(token);
     history.push_back(token);
-    if (!options.ignore_eos && tokenizer_.is_end_of_generation(token)) {
+    if ((!options.ignore_eos && tokenizer_.is_end_of_generation(token)) || text.push(token)) {
       result.finish_reason = FinishReason::Stop;
-      break;
+      return false;
     }
-    if (text.push(token)) {
-      result.finish_reason = FinishReason::Stop;
-      break;
-    }
-    if (reached_max_tokens()) break;  // the last token need not be evaluated
+    if (reached_max_tokens()) return false;  // the last token need not be evaluated
     if (session_.position() == session_.context_length()) {
       result.finish_reason = FinishReason::Context;
-      break;
+      return false;
     }
-    logits = session_.forward(token);
-    evaluated_.push_back(token);
+    return true;
+  };
+  int32_t token = 0;
+  bool going = !reached_max_tokens() && !was_cancelled();
+  if (going) {
+    token = sampler.sample(*logits, history);
+    going = accept(token);
+  }
+  if (sampler.chooses_greedily()) {
+    // The session chooses (on the device where it can) and feeds the tokens: at most as many as
+    // may still be sampled and as fit in the context, so that accept() stops it no later.
+    while (going) {
+      const uint32_t room = session_.context_length() - session_.position();
+      const uint32_t count =
+          options.max_tokens
+              ? std::min<uint32_t>(
+                    room, *options.max_tokens - static_cast<uint32_t>(result.tokens.size()))
+              : room;
+      session_.decode_greedy(token, count, [&](int32_t next) {
+        evaluated_.push_back(token);
+        token = next;
+        going = !was_cancelled() && accept(next);
+        return going;
+      });
+    }
+  } else {
+    while (going) {
+      logits = session_.forward(token);
+      evaluated_.push_back(token);
+      if (was_cancelled()) break;
+      token = sampler.sample(*logits, history);
+      going = accept(token);
+    }
   }
   text.finish();
   result.stats.generated_tokens = static_cast<uint32_t>(result.tokens.size());

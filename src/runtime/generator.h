@@ -2,7 +2,8 @@
 // The generation loop shared by `quant run`, `quant chat` and the server: prefill a prompt, then
 // sample and feed one token at a time, streaming the text as it becomes valid UTF-8, until an
 // end-of-generation token, a stop string, the token limit, the end of the context or a
-// cancellation.
+// cancellation. Greedy sampling without a repetition penalty goes through Session::decode_greedy,
+// which chooses on the device where the backend can.
 //
 // A Generator drives one Session and remembers which tokens that session has evaluated, so a later
 // prompt that shares a start with them (the next turn of a chat, or one that edits earlier text)

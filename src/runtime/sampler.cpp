@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "common/error.h"
+#include "plan/backend.h"
 
 namespace quant {
 
@@ -40,6 +41,11 @@ void check_options(const SamplerOptions& o) {
 
 }  // namespace
 
+bool Sampler::chooses_greedily() const {
+  return options_.temperature == 0.0f &&
+         (options_.repetition_penalty == 1.0f || options_.repetition_window == 0);
+}
+
 Sampler::Sampler(const SamplerOptions& options) : options_(options), rng_(options.seed) {
   check_options(options_);
   window_.reserve(static_cast<size_t>(options_.repetition_window));
@@ -49,18 +55,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
   if (logits.empty()) fail("sampler: the logits vector is empty");
   std::span<const float> scores = penalized(logits, history);
 
-  if (options_.temperature == 0.0f) {
-    size_t best = 0;
-    float best_logit = -INFINITY;
-    for (size_t i = 0; i < scores.size(); ++i) {
-      if (scores[i] > best_logit) {  // strict: ties keep the lower id
-        best = i;
-        best_logit = scores[i];
-      }
-    }
-    if (!std::isfinite(best_logit)) fail("sampler: the largest logit is {}", best_logit);
-    return static_cast<int32_t>(best);
-  }
+  if (options_.temperature == 0.0f) return greedy_token(scores);
 
   size_t count = gather_candidates(scores);
   const float max_logit = candidates_.front().logit;  // gather_candidates puts the best first

@@ -41,6 +41,10 @@ class Sampler {
   // (or one is +infinity), and for history ids outside the vocabulary.
   int32_t sample(std::span<const float> logits, std::span<const int32_t> history = {});
 
+  // Whether sample() is greedy_token(logits) whatever the history: temperature 0 without a
+  // repetition penalty. A backend can then choose on the device (Session::decode_greedy).
+  bool chooses_greedily() const;
+
   const SamplerOptions& options() const { return options_; }
 
  private:

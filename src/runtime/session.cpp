@@ -57,6 +57,18 @@ std::span<const float> Session::prefill(std::span<const int32_t> tokens) {
   return logits;
 }
 
+void Session::decode_greedy(int32_t token, uint32_t count, const GreedyCallback& on_token) {
+  if (count == 0) return;
+  check_tokens({&token, 1});
+  if (count > context_length_ - position_)
+    fail("context full: {} greedy tokens at position {} do not fit in the context of {}", count,
+         position_, context_length_);
+  backend_->decode_greedy(token, position_, count, [&](int32_t next) {
+    ++position_;
+    return on_token(next);
+  });
+}
+
 void Session::reset() {
   backend_->reset();
   position_ = 0;

@@ -47,6 +47,14 @@ class Session {
   // others.
   std::span<const float> prefill(std::span<const int32_t> tokens);
 
+  // Greedy decoding (Backend::decode_greedy, on the device where the backend can): feeds `token`
+  // at position(), hands the greedy choice (greedy_token()) to `on_token`, feeds that next, and so
+  // on, until `on_token` returns false or `count` tokens were handed out. position() has counted
+  // the token fed before each call of `on_token`; the last token handed out is not fed. Throws
+  // quant::Error for a token outside the vocabulary, for more tokens than the context has room
+  // for, and as greedy_token() does.
+  void decode_greedy(int32_t token, uint32_t count, const GreedyCallback& on_token);
+
   // Starts a new, empty sequence at position 0.
   void reset();
   // Whether truncate() can go back to any earlier position. Not for a model with recurrent state

@@ -37,11 +37,17 @@ CommandSequence::CommandSequence(Pipelines& pipelines, Timestamps timestamps, ui
 
 CommandSequence::~CommandSequence() {
   VkDevice device = context().device();
+  // Nothing the device may still be executing is destroyed.
+  if (pending_) {
+    VkFence fence = commands_.fence();
+    vkWaitForFences(device, 1, &fence, VK_TRUE, UINT64_MAX);
+  }
   for (VkDescriptorPool pool : descriptor_pools_) vkDestroyDescriptorPool(device, pool, nullptr);
   if (query_pool_ != VK_NULL_HANDLE) vkDestroyQueryPool(device, query_pool_, nullptr);
 }
 
 void CommandSequence::begin() {
+  if (pending_) fail("Vulkan: recording into a sequence whose last submission is still pending");
   VkDevice device = context().device();
   check(vkResetCommandBuffer(commands_.handle(), 0), "vkResetCommandBuffer");
   for (uint32_t i = 0; i < pools_used_; ++i)
@@ -228,9 +234,20 @@ void CommandSequence::end() {
 }
 
 void CommandSequence::submit_and_wait() {
+  submit();
+  wait();
+}
+
+void CommandSequence::submit() {
   if (!recorded_) fail("Vulkan: submit of a sequence that was not recorded");
-  VkDevice device = context().device();
+  if (pending_) fail("Vulkan: submit of a sequence whose last submission is still pending");
   commands_.submit();
+  pending_ = true;
+}
+
+void CommandSequence::wait() {
+  if (!pending_) fail("Vulkan: wait for a sequence that was not submitted");
+  VkDevice device = context().device();
   // Polls instead of sleeping in vkWaitForFences: a blocked waiter wakes ~50 us after the GPU
   // finishes (on the H200), a poller ~20 us. Yielding between polls leaves the core to anyone
   // runnable (lavapipe's worker threads, when the "GPU" is the CPU).
@@ -240,6 +257,7 @@ void CommandSequence::submit_and_wait() {
     if (status != VK_NOT_READY) check(status, "vkGetFenceStatus");
     std::this_thread::yield();
   }
+  pending_ = false;
   if (timestamps() && queries_written_ > 0) {
     last_timestamps_.resize(queries_written_);
     check(

@@ -78,6 +78,11 @@ class CommandSequence {
 
   // Submits the recorded commands and waits for them to finish.
   void submit_and_wait();
+  // The two halves of submit_and_wait(), for keeping several sequences in flight: submit() queues
+  // the commands (not while a submission of this sequence is pending), wait() waits for them and
+  // reads the timestamps.
+  void submit();
+  void wait();
 
   // Whether this sequence writes timestamps (asked for, and the device has them).
   bool timestamps() const { return timestamps_ != Timestamps::None; }
@@ -121,6 +126,7 @@ class CommandSequence {
   std::vector<Access> since_barrier_;
   bool recording_ = false;
   bool recorded_ = false;
+  bool pending_ = false;  // submitted, not yet waited for
   uint32_t dispatches_ = 0;
   uint32_t barriers_ = 0;
   Timestamps timestamps_ = Timestamps::None;

@@ -125,11 +125,92 @@ void fold_residual(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
   fusions.folded[add_index] = true;
 }
 
+// The op that last wrote `buffer` before op `index`.
+std::optional<size_t> last_writer(const plan::Plan& plan, size_t index, plan::BufferId buffer) {
+  for (size_t i = index; i-- > 0;)
+    if (writes(plan.ops[i], buffer)) return i;
+  return std::nullopt;
+}
+
+// Whether op `index` is a MatVec that writes its plain product: one that nothing is folded into
+// after the product yet.
+bool plain_matvec(const plan::Plan& plan, size_t index, const FusionPlan& fusions) {
+  const OpFolds& fold = fusions.folds[index];
+  return as<plan::MatVec>(plan, index) != nullptr && !fusions.folded[index] && !fold.swiglu &&
+         !fold.residual_add && !fold.rope && !fold.kv_store;
+}
+
+uint64_t matvec_rows(const plan::Plan& plan, size_t index) {
+  return plan.weight(as<plan::MatVec>(plan, index)->weight).n_rows();
+}
+
+// Folds the RoPE at `index` into the mat-vec that computed the heads it rotates. Only adjacent
+// pairs: a mat-vec computes its rows in groups of consecutive ones, from an even row.
+void fold_rope_into_matvec(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const auto* rope = as<plan::Rope>(plan, index);
+  if (rope == nullptr || rope->style != plan::RopeStyle::AdjacentPairs || rope->head_dim % 2 != 0)
+    return;
+  const std::optional<size_t> producer = last_writer(plan, index, rope->buf);
+  if (!producer || !plain_matvec(plan, *producer, fusions) ||
+      matvec_rows(plan, *producer) != uint64_t{rope->n_heads} * rope->head_dim)
+    return;
+  // Rotated at the mat-vec's place: nothing in between may read the heads unrotated.
+  const std::vector<size_t> readers = readers_after(plan, *producer, rope->buf);
+  if (readers.empty() || readers[0] != index) return;
+  fusions.folds[*producer].rope = index;
+  fusions.folded[index] = true;
+}
+
+// The mat-vec whose dispatch can compute `buffer` as op `index` reads it: the plain MatVec that
+// last wrote it, or the one that the RoPE that last wrote it is folded into.
+std::optional<size_t> producing_matvec(const plan::Plan& plan, size_t index, plan::BufferId buffer,
+                                       const FusionPlan& fusions) {
+  const std::optional<size_t> writer = last_writer(plan, index, buffer);
+  if (!writer) return std::nullopt;
+  if (as<plan::Rope>(plan, *writer) != nullptr) {
+    for (size_t i = 0; i < *writer; ++i)
+      if (fusions.folds[i].rope == writer && !fusions.folds[i].kv_store) return i;
+    return std::nullopt;
+  }
+  return plain_matvec(plan, *writer, fusions) ? writer : std::nullopt;
+}
+
+// Whether no op strictly between `first` and `last` reads or writes `cache`.
+bool cache_untouched_between(const plan::Plan& plan, size_t first, size_t last,
+                             plan::KvCacheId cache) {
+  for (size_t i = first + 1; i < last; ++i) {
+    const auto* store = as<plan::KvStore>(plan, i);
+    const auto* attention = as<plan::Attention>(plan, i);
+    if ((store != nullptr && store->cache == cache) ||
+        (attention != nullptr && attention->cache == cache))
+      return false;
+  }
+  return true;
+}
+
+// Folds the KV store at `index` into the mat-vecs that compute its keys and values: each writes
+// its row of the cache with its output.
+void fold_store_into_matvecs(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const auto* store = as<plan::KvStore>(plan, index);
+  if (store == nullptr || store->k == store->v) return;
+  const std::optional<size_t> keys = producing_matvec(plan, index, store->k, fusions);
+  const std::optional<size_t> values = producing_matvec(plan, index, store->v, fusions);
+  if (!keys || !values) return;
+  const plan::KvCacheDecl& cache = plan.kv_cache(store->cache);
+  const uint64_t kv_dim = uint64_t{cache.n_kv_heads} * cache.head_dim;
+  if (matvec_rows(plan, *keys) != kv_dim || matvec_rows(plan, *values) != kv_dim) return;
+  // Stored at the mat-vecs' places: nothing in between may use the cache.
+  if (!cache_untouched_between(plan, std::min(*keys, *values), index, store->cache)) return;
+  fusions.folds[*keys].kv_store = index;
+  fusions.folds[*values].kv_store = index;
+  fusions.folded[index] = true;
+}
+
 // Folds the per-head norm that last wrote the heads, and the KV store that stores them, into the
-// RoPE at `index`.
+// RoPE at `index` (one that no mat-vec took).
 void fold_rope(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
   const auto* rope = as<plan::Rope>(plan, index);
-  if (rope == nullptr) return;
+  if (rope == nullptr || fusions.folded[index]) return;
   for (size_t i = index; i-- > 0;) {
     if (!writes(plan.ops[i], rope->buf)) continue;
     const auto* norm = as<plan::RmsNorm>(plan, i);
@@ -144,7 +225,9 @@ void fold_rope(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
   const std::vector<size_t> readers = readers_after(plan, index, rope->buf);
   if (readers.empty()) return;
   const auto* store = as<plan::KvStore>(plan, readers[0]);
-  if (store == nullptr || store->k != rope->buf || store->v == rope->buf) return;
+  if (store == nullptr || fusions.folded[readers[0]] || store->k != rope->buf ||
+      store->v == rope->buf)
+    return;
   const plan::KvCacheDecl& cache = plan.kv_cache(store->cache);
   if (cache.n_kv_heads != rope->n_heads || cache.head_dim != rope->head_dim) return;
   // Stored at the RoPE's place, the values must already be final there, and nothing in between
@@ -167,6 +250,8 @@ FusionPlan plan_fusions(const plan::Plan& plan) {
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_norm(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_swiglu(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_residual(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope_into_matvec(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_store_into_matvecs(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope(plan, i, fusions);
   return fusions;
 }

@@ -4,8 +4,10 @@
 //   - an RMS norm over the whole vector, into every mat-vec that reads its output;
 //   - gate and up mat-vecs and the SwiGLU that combines them, into one dispatch;
 //   - a residual add, into the mat-vec whose output it adds;
+//   - a RoPE on adjacent pairs, into the mat-vec whose output it rotates (llama's q and k), and
+//     the KV store, into the mat-vecs of the keys and values it stores (each writes its cache row);
 //   - a per-head RMS norm, into the RoPE of those heads (qwen3's q/k norms);
-//   - the KV store, into the RoPE of the keys it stores.
+//   - the KV store, into the RoPE of the keys it stores, where the mat-vecs do not take it.
 // A fold happens only when it cannot change what any op reads: the folded op's output is read by
 // nothing else before it is overwritten, and no op in between touches the buffers involved. The
 // observed recording (forward_observed) does not fold, so every op's output stays visible.
@@ -25,7 +27,10 @@ struct OpFolds {
   std::optional<size_t> swiglu_up;     // MatVec, the gate: the up MatVec op it pairs with...
   std::optional<size_t> swiglu;        // ...and the SwiGLU op whose output it writes
   std::optional<size_t> residual_add;  // MatVec: the Add op it accumulates into instead of `out`
-  std::optional<size_t> kv_store;      // Rope: the KvStore op of the keys it rotates
+  std::optional<size_t> rope;          // MatVec: the Rope op that rotates its output
+  // Rope: the KvStore op of the keys it rotates. MatVec: the KvStore op of the keys or values it
+  // writes (its `out` is the store's k or v).
+  std::optional<size_t> kv_store;
 };
 
 struct FusionPlan {

@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <optional>
 #include <string>
 
 #include "backend/vulkan/binding_split.h"
@@ -18,12 +17,22 @@ struct MatVecPush {
   uint32_t cols, rows, row_bytes, weight_offset, out_offset, flags, pair_offset;
   float eps;
 };
-// MatVecPush::flags, as shaders/matvec.comp names them.
-constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4;
-// shaders/matvec_int8.comp: MatVecPush and the row passes per workgroup.
+// The last member of both mat-vec kernels' push constants (shaders/matvec_epilogue.glsl).
+struct MatVecEpiloguePush {
+  uint32_t head_dim, n_rot, kv_dim, capacity;
+};
+// MatVecPush::flags, as shaders/matvec.comp and matvec_epilogue.glsl name them.
+constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4, kRope = 8, kStore = 16;
+// shaders/matvec.comp.
+struct MatVecFloatPush {
+  MatVecPush matvec;
+  MatVecEpiloguePush epilogue;
+};
+// shaders/matvec_int8.comp: the row passes per workgroup come before the epilogue.
 struct MatVecInt8Push {
   MatVecPush matvec;
   uint32_t passes;
+  MatVecEpiloguePush epilogue;
 };
 // The rows matvec_int8.comp stages in shared memory at most (its MAX_COLS), and the workgroup
 // count it aims at: each workgroup quantizes x once, so tall matrices give each workgroup several
@@ -92,31 +101,86 @@ uint32_t matvec_rows_per_workgroup(Pipelines& pipelines, const std::string& name
   return rows * std::max(pipeline.workgroup_size / subgroup, 1u);
 }
 
-// The int8 kernel for `weights` (matvec_int8.comp) where the device and the shape allow it.
-std::optional<std::string> int8_matvec_kernel(const Pipelines& pipelines,
-                                              const WeightMatrix& weights) {
-  // The quantized types the kernels read: those the CPU multiplies with int8 activations.
+// The mat-vec kernel for `weights`: the int8 one (matvec_int8.comp) where the device and the shape
+// allow it, the float one (matvec.comp) otherwise.
+struct MatVecKernel {
+  std::string name;
+  bool int8 = false;
+};
+MatVecKernel matvec_kernel(const Pipelines& pipelines, const WeightMatrix& weights) {
+  // The quantized types the int8 kernels read: those the CPU multiplies with int8 activations.
   const bool quantized = type_traits(weights.type).quantized;
   if (!weight_type_supported(weights.type) || !quantized ||
       !pipelines.uses_integer_dot_products() || weights.cols % 64 != 0 ||
       weights.cols > kInt8MaxCols)
-    return std::nullopt;
-  return kernel_name("matvec_int8_", weights.type);
+    return {kernel_name("matvec_", weights.type), false};
+  return {kernel_name("matvec_int8_", weights.type), true};
 }
 
-// Records one mat-vec dispatch of `rows` rows with kernel `name` (float or int8).
-void dispatch_matvec(CommandSequence& sequence, const std::string& name, bool int8,
-                     const MatVecPush& push, std::initializer_list<BufferRange> bindings) {
+// The epilogue of a mat-vec (MatVecFusions::step, rope, cache) as its flags, push constants and
+// bindings, checked against the matrix. Unused bindings are bound to x (read-only) and y (written
+// anyway).
+struct MatVecEpilogue {
+  uint32_t flags = 0;
+  MatVecEpiloguePush push{};
+  BufferRange step, rope_frequencies, cache;
+};
+MatVecEpilogue matvec_epilogue(const Pipelines& pipelines, const WeightMatrix& weights,
+                               const BufferRange& x, const BufferRange& y,
+                               const MatVecFusions& fusions) {
+  MatVecEpilogue epilogue{0, {}, x, x, y};
+  if (fusions.rope == nullptr && fusions.cache == nullptr) return epilogue;
+  if (fusions.step == nullptr || fusions.accumulate || fusions.swiglu_up != nullptr)
+    fail(
+        "Vulkan mat-vec: a RoPE or KV store epilogue needs the step inputs and takes neither a "
+        "residual add nor a SwiGLU pair");
+  if (!matvec_epilogue_fits(pipelines, weights))
+    fail("Vulkan mat-vec: '{}' ({} rows) is split at an odd row; no RoPE or KV store can follow it",
+         weights.buffer->name(), weights.rows);
+  if (fusions.step->buffer == nullptr || fusions.step->size < sizeof(StepInputs))
+    fail("Vulkan mat-vec: the step inputs hold fewer than {} bytes", sizeof(StepInputs));
+  epilogue.step = *fusions.step;
+  if (const RopeShape* rope = fusions.rope) {
+    if (rope->neox || rope->head_dim % 2 != 0 || rope->n_rot % 2 != 0 || rope->n_rot == 0 ||
+        rope->n_rot > rope->head_dim || uint64_t{rope->n_heads} * rope->head_dim != weights.rows)
+      fail(
+          "Vulkan mat-vec: a RoPE epilogue takes adjacent pairs of {} rows in heads of an even "
+          "size and an even n_rot up to it, not {} heads of {} with n_rot {}",
+          weights.rows, rope->n_heads, rope->head_dim, rope->n_rot);
+    if (fusions.rope_frequencies == nullptr) fail("Vulkan mat-vec: a RoPE without frequencies");
+    expect_floats(*fusions.rope_frequencies, rope->n_rot / 2, "mat-vec", "inverse frequencies");
+    epilogue.rope_frequencies = *fusions.rope_frequencies;
+    epilogue.flags |= kRope;
+    epilogue.push.head_dim = rope->head_dim;
+    epilogue.push.n_rot = rope->n_rot;
+  }
+  if (fusions.cache != nullptr) {
+    expect_floats(*fusions.cache, uint64_t{fusions.cache_capacity} * weights.rows, "mat-vec",
+                  "KV cache");
+    epilogue.cache = *fusions.cache;
+    epilogue.flags |= kStore;
+    epilogue.push.kv_dim = static_cast<uint32_t>(weights.rows);
+    epilogue.push.capacity = fusions.cache_capacity;
+  }
+  return epilogue;
+}
+
+// Records one mat-vec dispatch of push.rows rows with `kernel`; `bindings` in the shaders' order
+// (weights, x, y, norm weight, then the epilogue's step, RoPE frequencies and cache).
+void dispatch_matvec(CommandSequence& sequence, const MatVecKernel& kernel, const MatVecPush& push,
+                     const MatVecEpiloguePush& epilogue,
+                     std::initializer_list<BufferRange> bindings) {
   Pipelines& pipelines = sequence.pipelines();
-  const uint32_t rows_per_pass = matvec_rows_per_workgroup(pipelines, name);
-  if (!int8) {
-    sequence.dispatch(name, bindings, push,
+  const uint32_t rows_per_pass = matvec_rows_per_workgroup(pipelines, kernel.name);
+  if (!kernel.int8) {
+    sequence.dispatch(kernel.name, bindings, MatVecFloatPush{push, epilogue},
                       sequence.linear_groups(group_count(push.rows, rows_per_pass)));
     return;
   }
   const uint64_t passes =
       std::max<uint64_t>(1, push.rows / (uint64_t{rows_per_pass} * kInt8TargetWorkgroups));
-  sequence.dispatch(name, bindings, MatVecInt8Push{push, static_cast<uint32_t>(passes)},
+  sequence.dispatch(kernel.name, bindings,
+                    MatVecInt8Push{push, static_cast<uint32_t>(passes), epilogue},
                     sequence.linear_groups(group_count(push.rows, rows_per_pass * passes)));
 }
 
@@ -153,14 +217,23 @@ bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate,
   return span <= pipelines.max_binding_bytes() && up.offset - gate.offset <= UINT32_MAX;
 }
 
+bool matvec_epilogue_fits(const Pipelines& pipelines, const WeightMatrix& weights) {
+  const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
+  const PipelineRecord* record = find_pipeline_record(matvec_kernel(pipelines, weights).name);
+  if (record == nullptr || record->rows_per_workgroup % 2 != 0) return false;
+  for (const RowRun& run : split_into_bindings(pipelines, weights, bytes_per_row, "mat-vec"))
+    if (run.first_row % 2 != 0) return false;
+  return true;
+}
+
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
                    const BufferRange& y, const MatVecFusions& fusions) {
   const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
   expect_floats(x, weights.cols, "mat-vec", "x");
   expect_floats(y, weights.rows, "mat-vec", "y");
-  const std::optional<std::string> int8_name = int8_matvec_kernel(sequence.pipelines(), weights);
-  const std::string name = int8_name.value_or(kernel_name("matvec_", weights.type));
-  uint32_t flags = 0;
+  const MatVecKernel kernel = matvec_kernel(sequence.pipelines(), weights);
+  const MatVecEpilogue epilogue = matvec_epilogue(sequence.pipelines(), weights, x, y, fusions);
+  uint32_t flags = epilogue.flags;
   BufferRange norm_weight = x;  // bound but unread without a norm
   if (fusions.norm_weight != nullptr) {
     expect_floats(*fusions.norm_weight, weights.cols, "mat-vec", "norm weight");
@@ -186,7 +259,9 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
                           flags | kSwigluPair,
                           static_cast<uint32_t>(up.offset - weights.offset),
                           fusions.norm_eps};
-    dispatch_matvec(sequence, name, int8_name.has_value(), push, {binding, x, y, norm_weight});
+    dispatch_matvec(
+        sequence, kernel, push, epilogue.push,
+        {binding, x, y, norm_weight, epilogue.step, epilogue.rope_frequencies, epilogue.cache});
     return;
   }
   for (const RowRun& chunk :
@@ -199,8 +274,9 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
                           flags,
                           0,
                           fusions.norm_eps};
-    dispatch_matvec(sequence, name, int8_name.has_value(), push,
-                    {chunk.binding, x, y, norm_weight});
+    dispatch_matvec(sequence, kernel, push, epilogue.push,
+                    {chunk.binding, x, y, norm_weight, epilogue.step, epilogue.rope_frequencies,
+                     epilogue.cache});
   }
 }
 

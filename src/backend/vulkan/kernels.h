@@ -32,6 +32,13 @@ struct WeightMatrix {
 // Whether the mat-vec and embedding kernels read weights of this type.
 bool weight_type_supported(TensorType type);
 
+struct RopeShape {
+  uint32_t n_heads = 0;
+  uint32_t head_dim = 0;
+  uint32_t n_rot = 0;  // even, <= head_dim
+  bool neox = false;  // false: adjacent pairs (x[2i], x[2i+1]); true: halves (x[i], x[i + n_rot/2])
+};
+
 // What a mat-vec dispatch computes besides W x: ops of the plan folded into it (fusion.h).
 struct MatVecFusions {
   // x is used as x / sqrt(mean(x^2) + norm_eps) * norm_weight (an RMS norm of the whole vector).
@@ -41,12 +48,29 @@ struct MatVecFusions {
   bool accumulate = false;
   // y = silu(W x) * (V x) for this V, of W's type and shape, later in W's buffer (SwiGLU).
   const WeightMatrix* swiglu_up = nullptr;
+  // The epilogue of a llama layer's q/k/v (neither with accumulate nor with swiglu_up), at the
+  // position step.pos of `step`:
+  //   y is rotated as encode_rope rotates it: `rope` with adjacent pairs, n_heads x head_dim = W's
+  //   rows, by the inverse frequencies `rope_frequencies`;
+  //   y is also written at position step.pos of `cache` (cache_capacity positions of W's rows
+  //   floats: a KvCacheRanges' keys or values), as encode_kv_store writes it.
+  const BufferRange* step = nullptr;
+  const RopeShape* rope = nullptr;
+  const BufferRange* rope_frequencies = nullptr;
+  const BufferRange* cache = nullptr;
+  uint32_t cache_capacity = 0;
 };
 
 // y[r] = sum_c W[r][c] * x[c], with `fusions`. A matrix larger than one binding may cover is split
-// over several dispatches by rows (not with swiglu_up: see swiglu_pair_fits).
+// over several dispatches by rows (not with swiglu_up: see swiglu_pair_fits; with the epilogue
+// only where matvec_epilogue_fits).
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
                    const BufferRange& y, const MatVecFusions& fusions = {});
+
+// Whether encode_matvec can apply the epilogue (MatVecFusions::rope, ::cache) to `weights` on this
+// device: every dispatch of it starts at an even row and the kernel gives each group of invocations
+// an even number of rows, so that both rows of every rotated pair come out of one group.
+bool matvec_epilogue_fits(const Pipelines& pipelines, const WeightMatrix& weights);
 
 // Whether encode_matvec can pair `gate` with `up` (MatVecFusions::swiglu_up) on this device: the
 // same type and shape, `up` after `gate` in one buffer, both within one binding.
@@ -60,13 +84,6 @@ void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const Bu
 // range.
 void encode_rms_norm(CommandSequence& sequence, const BufferRange& x, const BufferRange& weight,
                      const BufferRange& y, uint32_t n_groups, uint32_t group_size, float eps);
-
-struct RopeShape {
-  uint32_t n_heads = 0;
-  uint32_t head_dim = 0;
-  uint32_t n_rot = 0;  // even, <= head_dim
-  bool neox = false;  // false: adjacent pairs (x[2i], x[2i+1]); true: halves (x[i], x[i + n_rot/2])
-};
 
 // theta^(-2i/n_rot) for i < n_rot / 2, computed in double precision: the buffer encode_rope reads.
 std::vector<float> rope_inverse_frequencies(uint32_t n_rot, float theta);

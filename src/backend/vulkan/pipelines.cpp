@@ -16,20 +16,21 @@ constexpr uint32_t bit(uint32_t binding) {
 }
 
 // Bindings and push constants mirror the layout(...) declarations of each shader in shaders/.
-// matvec: weights, x, y (read too when accumulating), norm weight; {cols, rows, row_bytes,
-// weight_offset, out_offset, flags, pair_offset, eps}; `rows` rows per subgroup (each chunk of x
-// loaded serves that many rows; more rows cost registers). embed: table, step, out; {cols,
-// first_row, rows, row_bytes, weight_offset}.
-// matvec_int8: the matvec bindings; its push constants and {passes}; 8 subgroups per workgroup
-// share the staged x; 2 rows per subgroup and 1 chunk per step, as measured on the H200
-// (docs/perf/README.md, v2).
-#define QUANT_INT8_MATVEC(type)                           \
-  PipelineRecord {                                        \
-    "matvec_int8_" type, 4, bit(2), 9 * 4, 8, false, 2, 1 \
+// matvec: weights, x, y (read too when accumulating), norm weight, step, RoPE inverse
+// frequencies, KV cache (matvec_epilogue.glsl); {cols, rows, row_bytes, weight_offset, out_offset,
+// flags, pair_offset, eps} then the epilogue's {head_dim, n_rot, kv_dim, capacity}; `rows` rows per
+// subgroup (each chunk of x loaded serves that many rows; more rows cost registers; even, for the
+// epilogue's RoPE). embed: table, step, out; {cols, first_row, rows, row_bytes, weight_offset}.
+// matvec_int8: the matvec bindings; its push constants with {passes} before the epilogue's; 8
+// subgroups per workgroup share the staged x; 2 rows per subgroup and 1 chunk per step, as
+// measured on the H200 (docs/perf/README.md, v2).
+#define QUANT_INT8_MATVEC(type)                                     \
+  PipelineRecord {                                                  \
+    "matvec_int8_" type, 7, bit(2) | bit(6), 13 * 4, 8, false, 2, 1 \
   }
-#define QUANT_WEIGHT_KERNELS(type, rows)                                            \
-  PipelineRecord{"matvec_" type, 4, bit(2), 8 * 4, 2, true, rows}, PipelineRecord { \
-    "embed_" type, 3, bit(2), 5 * 4, 4, false                                       \
+#define QUANT_WEIGHT_KERNELS(type, rows)                                                      \
+  PipelineRecord{"matvec_" type, 7, bit(2) | bit(6), 12 * 4, 2, true, rows}, PipelineRecord { \
+    "embed_" type, 3, bit(2), 5 * 4, 4, false                                                 \
   }
 
 constexpr PipelineRecord kRecords[] = {
@@ -78,6 +79,9 @@ constexpr PipelineRecord kRecords[] = {
     // qkv, alpha, beta, a, dt_bias, state (read and written), out;
     // {n_k_heads, n_v_heads, head_k_dim, head_v_dim, eps}
     PipelineRecord{"gated_delta_net", 7, bit(5) | bit(6), 5 * 4, 4, true},
+    // values, scratch (a finished-workgroup count, then one (value, index) pair per workgroup),
+    // result; {n, values_per_group}
+    PipelineRecord{"argmax", 3, bit(1) | bit(2), 2 * 4, 4, true},
     // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating);
     // {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags}; rows per
     // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of

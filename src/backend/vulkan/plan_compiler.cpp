@@ -71,6 +71,7 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
     fold.swiglu_up.reset();
     fold.swiglu.reset();
   }
+  unfold_epilogues_that_do_not_fit(pipelines);
 
   for (const plan::BufferDecl& buffer : plan.buffers)
     activations_.emplace_back(context, float_bytes(std::max<uint64_t>(buffer.n_floats, 1)),
@@ -198,6 +199,26 @@ void CompiledPlan::upload_matrix(Transfer& transfer, const plan::WeightRef& weig
   }
 }
 
+// A mat-vec split over dispatches at an odd row cannot rotate or store its rows
+// (matvec_epilogue_fits): its RoPE is recorded on its own, and so is the KV store it takes part in
+// (which then stores the keys after their RoPE).
+void CompiledPlan::unfold_epilogues_that_do_not_fit(const Pipelines& pipelines) {
+  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+    OpFolds& fold = fusions_.folds[i];
+    const auto* matvec = std::get_if<plan::MatVec>(&plan_.ops[i].kind);
+    if (matvec == nullptr || (!fold.rope && !fold.kv_store) ||
+        matvec_epilogue_fits(pipelines, matrix(matvec->weight)))
+      continue;
+    if (fold.rope) fusions_.folded[*fold.rope] = false;
+    fold.rope.reset();
+    if (!fold.kv_store) continue;
+    const size_t store = *fold.kv_store;
+    fusions_.folded[store] = false;
+    for (OpFolds& other : fusions_.folds)
+      if (other.kv_store == store) other.kv_store.reset();
+  }
+}
+
 void CompiledPlan::reset_states(Transfer& transfer) {
   for (const Buffer& state : states_) transfer.fill_zero(state);
 }
@@ -233,6 +254,18 @@ void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, 
   sequence.set_label("token inputs", -1);
   sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
   record_ops(sequence, 0, logits ? plan_.ops.size() : head_begin_, observation, logits,
+             positions == 0 ? context_length_ : positions);
+}
+
+void CompiledPlan::record_chained(CommandSequence& sequence, const BufferRange& step,
+                                  uint32_t positions) const {
+  if (positions > context_length_)
+    fail("Vulkan plan: a recording for {} positions in a context of {}", positions,
+         context_length_);
+  if (step.size < sizeof(StepInputs)) fail("Vulkan plan: step inputs of {} bytes", step.size);
+  sequence.set_label("token inputs", -1);
+  sequence.copy(*step.buffer, step.offset, step_, 0, sizeof(StepInputs));
+  record_ops(sequence, 0, plan_.ops.size(), nullptr, false,
              positions == 0 ? context_length_ : positions);
 }
 
@@ -302,6 +335,29 @@ void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index)
     out = activation(std::get<plan::Add>(plan_.ops[*fold.residual_add].kind).out);
     fusions.accumulate = true;
     label += fmt::format(" + Add '{}'", plan_.ops[*fold.residual_add].name);
+  }
+  const BufferRange step = whole(step_);
+  fusions.step = &step;
+  RopeShape rope_shape;
+  BufferRange frequencies;
+  if (fold.rope) {
+    const auto& rope = std::get<plan::Rope>(plan_.ops[*fold.rope].kind);
+    rope_shape = RopeShape{rope.n_heads, rope.head_dim, rope.n_rot, /*neox=*/false};
+    frequencies = rope_frequencies(rope.n_rot, rope.theta);
+    fusions.rope = &rope_shape;
+    fusions.rope_frequencies = &frequencies;
+    label += fmt::format(" + Rope '{}'", plan_.ops[*fold.rope].name);
+  }
+  BufferRange cache_rows;
+  if (fold.kv_store) {
+    const auto& store = std::get<plan::KvStore>(plan_.ops[*fold.kv_store].kind);
+    const KvCacheRanges caches = cache(store.cache);
+    const bool keys = op.out == store.k;
+    cache_rows = keys ? caches.keys : caches.values;
+    fusions.cache = &cache_rows;
+    fusions.cache_capacity = caches.capacity;
+    label += fmt::format(" + KvStore '{}' ({})", plan_.ops[*fold.kv_store].name,
+                         keys ? "keys" : "values");
   }
   sequence.set_label(label, plan_.ops[index].layer);
   encode_matvec(sequence, matrix(op.weight), in, out, fusions);

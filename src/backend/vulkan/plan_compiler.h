@@ -38,6 +38,11 @@ class CompiledPlan {
   // enough limit lets the attention take one dispatch (encode_attention).
   void record(CommandSequence& sequence, const Buffer* observation, bool logits = true,
               uint32_t positions = 0) const;
+  // Records one token as record(sequence, nullptr, true, positions) does, except that the step
+  // inputs are copied from `step` (a StepInputs in device memory that an earlier submission may
+  // have written: greedy_chain.h) and the logits are not read back: they stay on the device, in
+  // activation(plan().logits).
+  void record_chained(CommandSequence& sequence, const BufferRange& step, uint32_t positions) const;
   // Records only the ops after the last layer (folded) and the logits read-back: the head that a
   // batched prefill (batch_compiler.h) runs for its last token, from this plan's buffers.
   void record_head(CommandSequence& sequence) const;
@@ -80,6 +85,8 @@ class CompiledPlan {
   void upload_weights(Transfer& transfer);
   void upload_matrix(Transfer& transfer, const plan::WeightRef& weight, const Buffer& buffer,
                      uint64_t offset);
+  // Drops the RoPE and KV store folds of mat-vecs that cannot take them on this device.
+  void unfold_epilogues_that_do_not_fit(const Pipelines& pipelines);
   // Record the mat-vec or RoPE at op `index` with the ops fusions_ folds into it.
   void record_folded_matvec(CommandSequence& sequence, size_t index) const;
   void record_folded_rope(CommandSequence& sequence, size_t index) const;

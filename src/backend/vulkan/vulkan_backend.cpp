@@ -1,6 +1,8 @@
 #include "backend/vulkan/vulkan_backend.h"
 
 #include <algorithm>
+#include <cmath>
+#include <deque>
 
 #include "common/error.h"
 
@@ -99,8 +101,51 @@ std::span<const float> VulkanBackend::prefill_token_by_token(std::span<const int
   return forward(tokens.back(), pos + static_cast<uint32_t>(tokens.size() - 1));
 }
 
+void VulkanBackend::decode_greedy(int32_t token, uint32_t pos, uint32_t count,
+                                  const GreedyCallback& on_token) {
+  if (count == 0) return;
+  check_position(token, pos);
+  if (count > compiled_->context_length() - pos)
+    fail("Vulkan backend: {} greedy tokens from position {} pass the context length {}", count, pos,
+         compiled_->context_length());
+  if (!greedy_)
+    greedy_ = std::make_unique<GreedyChain>(*pipelines_, *transfer_, *compiled_, short_positions_);
+  const uint32_t depth = compiled_->plan().states.empty() ? GreedyChain::kSlots : 1;
+  std::deque<CommandSequence*> in_flight;  // oldest first: submission handed_out is the front
+  uint32_t submitted = 0;
+  uint32_t handed_out = 0;
+  const auto drain = [&] {
+    for (; !in_flight.empty(); in_flight.pop_front()) finish(*in_flight.front());
+  };
+  greedy_->set_first_token(token);
+  try {
+    while (handed_out < count) {
+      for (; submitted < count && submitted - handed_out < depth; ++submitted) {
+        CommandSequence& sequence = greedy_->prepare(submitted, pos + submitted);
+        sequence.submit();
+        in_flight.push_back(&sequence);
+      }
+      finish(*in_flight.front());
+      in_flight.pop_front();
+      const ArgmaxResult choice = greedy_->result(handed_out++);
+      if (!std::isfinite(choice.value))
+        fail("greedy choice: the largest logit is {}", choice.value);
+      if (!on_token(static_cast<int32_t>(choice.index))) break;
+    }
+  } catch (...) {
+    drain();
+    throw;
+  }
+  drain();
+}
+
 void VulkanBackend::submit(CommandSequence& sequence) {
-  sequence.submit_and_wait();
+  sequence.submit();
+  finish(sequence);
+}
+
+void VulkanBackend::finish(CommandSequence& sequence) {
+  sequence.wait();
   counters_.gpu_seconds += sequence.last_seconds();
   counters_.submits += 1;
   counters_.dispatches += sequence.dispatch_count();

@@ -1,7 +1,9 @@
 #pragma once
 // The Vulkan backend: a compiled plan on one device. Per token: write the token and position,
 // submit the recorded command buffer once, wait once on its fence, and read the logits from mapped
-// memory. Prompts go the same way, a batch of tokens per submission (batch_compiler.h).
+// memory. Prompts go the same way, a batch of tokens per submission (batch_compiler.h). Greedy
+// decoding chooses each token on the device and queues the next token's submission before waiting
+// for the current one (greedy_chain.h).
 
 #include <cstdint>
 #include <map>
@@ -14,6 +16,7 @@
 #include "backend/vulkan/batch_compiler.h"
 #include "backend/vulkan/command_sequence.h"
 #include "backend/vulkan/context.h"
+#include "backend/vulkan/greedy_chain.h"
 #include "backend/vulkan/memory.h"
 #include "backend/vulkan/pipelines.h"
 #include "backend/vulkan/plan_compiler.h"
@@ -50,6 +53,13 @@ class VulkanBackend final : public Backend {
   std::span<const float> prefill(std::span<const int32_t> tokens, uint32_t pos) override;
   // Whether prefill() runs in batches, and the most tokens a batch takes (0 when it does not).
   uint32_t prefill_batch_capacity() const { return batch_ ? batch_->capacity() : 0; }
+  // The argmax of each token's logits on the device (argmax_kernel.h), read back instead of the
+  // logits, and written on the device into the next token's inputs: the next submission is queued
+  // before the current one is waited for, so the device does not wait for the host between
+  // tokens. Plans with recurrent states keep one submission in flight (a token fed past a stop
+  // would change the state). The logits, and so the tokens, are forward()'s bit for bit.
+  void decode_greedy(int32_t token, uint32_t pos, uint32_t count,
+                     const GreedyCallback& on_token) override;
   // Zeroes the recurrent states. KV cache positions past the current one are never read, so the
   // caches need no clearing.
   void reset() override;
@@ -74,6 +84,8 @@ class VulkanBackend final : public Backend {
   CommandSequence& batch_recording(uint32_t n_tokens, bool logits);
   // Submits `sequence`, waits, and adds the submission to the counters.
   void submit(CommandSequence& sequence);
+  // Waits for a submitted `sequence` and adds the submission to the counters.
+  void finish(CommandSequence& sequence);
 
   // Destroyed in reverse order of declaration: everything made on the device before the context.
   std::unique_ptr<Context> context_;
@@ -97,6 +109,7 @@ class VulkanBackend final : public Backend {
   // By (tokens, with the head): the full-size batches, and the latest batch of another size (the
   // end of a prompt), so that a remainder is recorded again only when its size changes.
   std::map<std::pair<uint32_t, bool>, std::unique_ptr<CommandSequence>> batch_recordings_;
+  std::unique_ptr<GreedyChain> greedy_;  // made on the first decode_greedy()
   DeviceCounters counters_;
 };
 

@@ -24,7 +24,7 @@ std::map<std::string, size_t> index_ops(const plan::Plan& plan) {
   return index;
 }
 
-TEST(FusionTest, LlamaLayerFoldsNormsSwigluAndResiduals) {
+TEST(FusionTest, LlamaLayerFoldsNormsRopesStoresSwigluAndResiduals) {
   QUANT_REQUIRE_SHARED();
   const model::Model model =
       model::Model::load(quant::test::shared_path("data/models/tiny-llama-deep-Q4_K_M.gguf"));
@@ -50,20 +50,27 @@ TEST(FusionTest, LlamaLayerFoldsNormsSwigluAndResiduals) {
     EXPECT_TRUE(fusions.folded[at("ffn_swiglu")]);
     EXPECT_EQ(fusions.folds[at("ffn_down")].residual_add, at("ffn_residual"));
     EXPECT_TRUE(fusions.folded[at("ffn_residual")]);
-    EXPECT_EQ(fusions.folds[at("k_rope")].kv_store, at("kv_store"));
-    EXPECT_TRUE(fusions.folded[at("kv_store")]);
-    EXPECT_FALSE(fusions.folds[at("q_rope")].kv_store.has_value());
+    // q/k/v with RoPE and store | attention.
+    EXPECT_EQ(fusions.folds[at("q")].rope, at("q_rope"));
+    EXPECT_EQ(fusions.folds[at("k")].rope, at("k_rope"));
+    EXPECT_FALSE(fusions.folds[at("v")].rope.has_value());
+    EXPECT_FALSE(fusions.folds[at("q")].kv_store.has_value());
+    EXPECT_EQ(fusions.folds[at("k")].kv_store, at("kv_store"));
+    EXPECT_EQ(fusions.folds[at("v")].kv_store, at("kv_store"));
+    for (const char* folded : {"q_rope", "k_rope", "kv_store"})
+      EXPECT_TRUE(fusions.folded[at(folded)]) << folded;
+    EXPECT_FALSE(fusions.folded[at("attn")]);
   }
   EXPECT_GT(layers, 1u);
   EXPECT_EQ(fusions.swiglu_pairs.size(), layers);
   EXPECT_TRUE(fusions.folds[ops.at("-1/logits")].norm.has_value());
-  // Nothing that is not a fold's part disappears: attention, RoPE and the mat-vecs stay.
+  // Nothing that is not a fold's part disappears: attention and the mat-vecs stay.
   for (size_t i = 0; i < plan.ops.size(); ++i) {
     const plan::OpKind& kind = plan.ops[i].kind;
     const bool foldable =
         std::holds_alternative<plan::RmsNorm>(kind) || std::holds_alternative<plan::Add>(kind) ||
         std::holds_alternative<plan::SwiGLU>(kind) || std::holds_alternative<plan::KvStore>(kind) ||
-        plan.ops[i].name == "ffn_up";
+        std::holds_alternative<plan::Rope>(kind) || plan.ops[i].name == "ffn_up";
     EXPECT_TRUE(foldable || !fusions.folded[i]) << plan::describe(plan.ops[i]);
   }
 }
@@ -80,6 +87,30 @@ TEST(FusionTest, Qwen3HeadNormsGoIntoTheRope) {
   EXPECT_EQ(fusions.folds[ops.at("0/k_rope")].kv_store, ops.at("0/kv_store"));
   EXPECT_TRUE(fusions.folded[ops.at("0/q_norm")]);
   EXPECT_TRUE(fusions.folded[ops.at("0/k_norm")]);
+}
+
+// qwen3 and qwen35 rotate halves (neox) after per-head norms: their RoPEs stay dispatches of their
+// own, and no mat-vec rotates or stores.
+TEST(FusionTest, NeoxRopesStayOutOfTheMatvecs) {
+  QUANT_REQUIRE_SHARED();
+  for (const char* name : {"tiny-qwen3-Q8_0.gguf", "tiny-qwen35-Q8_0.gguf"}) {
+    SCOPED_TRACE(name);
+    const model::Model model =
+        model::Model::load(quant::test::shared_path(std::string("data/models/") + name));
+    const plan::Plan& plan = model.plan();
+    const FusionPlan fusions = plan_fusions(plan);
+    size_t ropes = 0;
+    for (size_t i = 0; i < plan.ops.size(); ++i) {
+      EXPECT_FALSE(fusions.folds[i].rope.has_value()) << plan::describe(plan.ops[i]);
+      if (std::holds_alternative<plan::MatVec>(plan.ops[i].kind)) {
+        EXPECT_FALSE(fusions.folds[i].kv_store.has_value()) << plan::describe(plan.ops[i]);
+      }
+      if (!std::holds_alternative<plan::Rope>(plan.ops[i].kind)) continue;
+      EXPECT_FALSE(fusions.folded[i]) << plan::describe(plan.ops[i]);
+      ++ropes;
+    }
+    EXPECT_GT(ropes, 0u);
+  }
 }
 
 // A tiny plan: norm -> two mat-vecs, then whatever `tail` adds.
@@ -154,6 +185,108 @@ TEST(FusionTest, SwigluNeedsTheGateAndUpReadOnlyByIt) {
   fusions = plan_fusions(hand.plan);
   EXPECT_FALSE(fusions.folds[1].swiglu_up.has_value());
   EXPECT_FALSE(fusions.folded[2]);
+}
+
+// A llama attention block without its norm: q, k, v mat-vecs (ops 0-2), the RoPE of q and of k
+// (3, 4), the KV store (5) and the attention (6); 2 query heads and 1 KV head of 4 values.
+struct AttentionPlan {
+  plan::Plan plan;
+  plan::BufferId in, q, k, v, other, out;
+  plan::KvCacheId cache;
+  std::vector<float> storage = std::vector<float>(128, 0.5f);
+  static constexpr size_t kQ = 0, kK = 1, kV = 2, kQRope = 3, kKRope = 4, kStore = 5;
+
+  explicit AttentionPlan(plan::RopeStyle style = plan::RopeStyle::AdjacentPairs) {
+    in = plan.add_buffer("in", 8);
+    q = plan.add_buffer("q", 8);
+    k = plan.add_buffer("k", 4);
+    v = plan.add_buffer("v", 4);
+    other = plan.add_buffer("other", 4);
+    out = plan.add_buffer("out", 8);
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(storage.data()),
+                                         storage.size() * sizeof(float));
+    const plan::WeightId wq = plan.add_weight({"wq", TensorType::F32, {8, 8}, bytes.first(256)});
+    const plan::WeightId wk =
+        plan.add_weight({"wk", TensorType::F32, {8, 4}, bytes.subspan(256, 128)});
+    const plan::WeightId wv =
+        plan.add_weight({"wv", TensorType::F32, {8, 4}, bytes.subspan(384, 128)});
+    cache = plan.add_kv_cache({.layer = 0, .n_kv_heads = 1, .head_dim = 4});
+    plan.add_op(plan::MatVec{.weight = wq, .in = in, .out = q}, "q", 0);
+    plan.add_op(plan::MatVec{.weight = wk, .in = in, .out = k}, "k", 0);
+    plan.add_op(plan::MatVec{.weight = wv, .in = in, .out = v}, "v", 0);
+    plan.add_op(plan::Rope{.buf = q, .n_heads = 2, .head_dim = 4, .n_rot = 4, .style = style},
+                "q_rope", 0);
+    plan.add_op(plan::Rope{.buf = k, .n_heads = 1, .head_dim = 4, .n_rot = 4, .style = style},
+                "k_rope", 0);
+    plan.add_op(plan::KvStore{.k = k, .v = v, .cache = cache}, "kv_store", 0);
+    plan.add_op(plan::Attention{.q = q,
+                                .cache = cache,
+                                .out = out,
+                                .n_heads = 2,
+                                .n_kv_heads = 1,
+                                .head_dim = 4,
+                                .scale = 0.5f},
+                "attn", 0);
+  }
+  void insert(size_t at, plan::OpKind kind) {
+    plan.ops.insert(plan.ops.begin() + static_cast<ptrdiff_t>(at), plan::Op{kind, "inserted", 0});
+  }
+};
+
+TEST(FusionTest, AdjacentPairRopesAndTheStoreGoIntoTheMatvecs) {
+  AttentionPlan attention;
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kQ].rope, AttentionPlan::kQRope);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kK].rope, AttentionPlan::kKRope);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kK].kv_store, AttentionPlan::kStore);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kV].kv_store, AttentionPlan::kStore);
+  EXPECT_EQ(fusions.folded, (std::vector<bool>{false, false, false, true, true, true, false}));
+}
+
+TEST(FusionTest, NeoxRopeKeepsTheStore) {
+  AttentionPlan attention(plan::RopeStyle::Neox);
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  for (size_t matvec : {AttentionPlan::kQ, AttentionPlan::kK, AttentionPlan::kV}) {
+    EXPECT_FALSE(fusions.folds[matvec].rope.has_value());
+    EXPECT_FALSE(fusions.folds[matvec].kv_store.has_value());
+  }
+  EXPECT_EQ(fusions.folds[AttentionPlan::kKRope].kv_store, AttentionPlan::kStore);
+  EXPECT_EQ(fusions.folded, (std::vector<bool>{false, false, false, false, false, true, false}));
+}
+
+TEST(FusionTest, RopeStaysWhenTheHeadsAreReadBeforeIt) {
+  AttentionPlan attention;
+  // Reads k unrotated between its mat-vec and its RoPE.
+  attention.insert(AttentionPlan::kV,
+                   plan::Add{.a = attention.k, .b = attention.k, .out = attention.other});
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kQ].rope, AttentionPlan::kQRope + 1);
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kK].rope.has_value());
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kK].kv_store.has_value());
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kV + 1].kv_store.has_value());
+  // The store goes into the RoPE of the keys instead.
+  EXPECT_EQ(fusions.folds[AttentionPlan::kKRope + 1].kv_store, AttentionPlan::kStore + 1);
+}
+
+TEST(FusionTest, StoreStaysWhenTheValuesComeFromAnotherOp) {
+  AttentionPlan attention;
+  attention.plan.ops[AttentionPlan::kV].kind =
+      plan::Add{.a = attention.other, .b = attention.other, .out = attention.v};
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kK].rope, AttentionPlan::kKRope);
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kK].kv_store.has_value());
+  EXPECT_FALSE(fusions.folded[AttentionPlan::kStore]);
+}
+
+TEST(FusionTest, StoreStaysWhenTheCacheIsReadBeforeIt) {
+  AttentionPlan attention;
+  attention.insert(AttentionPlan::kStore,
+                   std::get<plan::Attention>(attention.plan.ops.back().kind));
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[AttentionPlan::kK].rope, AttentionPlan::kKRope);
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kK].kv_store.has_value());
+  EXPECT_FALSE(fusions.folds[AttentionPlan::kV].kv_store.has_value());
+  EXPECT_FALSE(fusions.folded[AttentionPlan::kStore + 1]);
 }
 
 }  // namespace

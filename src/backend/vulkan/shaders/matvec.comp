@@ -6,7 +6,8 @@
 //                x^2 over the same loads it dots, so the norm costs no extra pass;
 //   ACCUMULATE   y += W x (a residual add folded into its producer);
 //   SWIGLU_PAIR  a second matrix V of the same shape lies pair_offset bytes after W, and
-//                y = silu(W x) * (V x) (the FFN's gate, up and SwiGLU in one dispatch).
+//                y = silu(W x) * (V x) (the FFN's gate, up and SwiGLU in one dispatch);
+//   ROPE, STORE  the rows are rotated and/or also stored in a KV cache (matvec_epilogue.glsl).
 // A group of invocations (below) computes ROWS rows: its invocations take the row's chunks in turn
 // (matvec_chunks.glsl), load each chunk of x once and dot it with every row's chunk, then the group
 // reduces. Loads come before any use and rows are not branched over, so each invocation has all its
@@ -27,6 +28,8 @@ layout(binding = 3) readonly buffer NormWeightVectors { vec4 norm_weight4[]; };
 
 const uint NORM_INPUT = 1u, ACCUMULATE = 2u, SWIGLU_PAIR = 4u;
 
+#include "matvec_epilogue.glsl"
+
 layout(push_constant) uniform Push {
   uint cols;           // elements per row (a multiple of CHUNK)
   uint rows;           // rows in this dispatch
@@ -36,6 +39,7 @@ layout(push_constant) uniform Push {
   uint flags;
   uint pair_offset;    // SWIGLU_PAIR: bytes from a row of W to the same row of V
   float eps;           // NORM_INPUT
+  MatVecEpilogue epilogue;  // ROPE, STORE
 } pc;
 
 vec4 load_x4(uint index, inout float sum_squares) {
@@ -115,7 +119,6 @@ void main() {
       float up = values[ROWS + r] * scale;
       total = total / (1.0 + exp(-total)) * up;
     }
-    uint index = pc.out_offset + first_row + r;
-    y[index] = (pc.flags & ACCUMULATE) != 0u ? y[index] + total : total;
+    write_row(pc.out_offset + first_row + r, total, values[r ^ 1u] * scale, pc.flags, pc.epilogue);
   }
 }

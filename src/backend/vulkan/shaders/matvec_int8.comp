@@ -38,6 +38,8 @@ layout(binding = 3) readonly buffer NormWeightVectors { vec4 norm_weight4[]; };
 
 const uint NORM_INPUT = 1u, ACCUMULATE = 2u, SWIGLU_PAIR = 4u;
 
+#include "matvec_epilogue.glsl"
+
 layout(push_constant) uniform Push {
   uint cols;           // elements per row (a multiple of 64, at most MAX_COLS)
   uint rows;           // rows in this dispatch
@@ -48,6 +50,7 @@ layout(push_constant) uniform Push {
   uint pair_offset;    // SWIGLU_PAIR: bytes from a row of W to the same row of V
   float eps;           // NORM_INPUT
   uint passes;         // row passes per workgroup
+  MatVecEpilogue epilogue;  // ROPE, STORE
 } pc;
 
 // The packed dot product of four signed bytes (OpSDot, SPV_KHR_integer_dot_product).
@@ -298,8 +301,7 @@ void main() {
         float up = values[ROWS + r];
         total = total / (1.0 + exp(-total)) * up;
       }
-      uint index = pc.out_offset + first_row + r;
-      y[index] = (pc.flags & ACCUMULATE) != 0u ? y[index] + total : total;
+      write_row(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags, pc.epilogue);
     }
   }
 }

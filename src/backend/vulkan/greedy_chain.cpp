@@ -1,0 +1,72 @@
+#include "backend/vulkan/greedy_chain.h"
+
+#include <algorithm>
+#include <cstddef>
+#include <cstring>
+
+#include "backend/vulkan/kernels.h"
+
+namespace quant::vulkan {
+
+namespace {
+
+// A slot: the argmax's result, then the position, so that its index (the token) and the position
+// make one StepInputs.
+static_assert(sizeof(ArgmaxResult) == 8 && offsetof(ArgmaxResult, index) == 4);
+static_assert(sizeof(StepInputs) == 8 && offsetof(StepInputs, pos) == 4);
+constexpr uint64_t kStepOffset = offsetof(ArgmaxResult, index);
+constexpr uint64_t kSlotBytes = kStepOffset + sizeof(StepInputs);
+
+uint64_t round_up(uint64_t n, uint64_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
+
+}  // namespace
+
+GreedyChain::GreedyChain(Pipelines& pipelines, Transfer& transfer, const CompiledPlan& compiled,
+                         uint32_t short_positions)
+    : pipelines_(pipelines),
+      compiled_(compiled),
+      short_positions_(short_positions),
+      // The argmax binds a slot, so slots start at the device's storage-buffer offset alignment.
+      slot_stride_(round_up(
+          kSlotBytes,
+          std::max<uint64_t>(pipelines.context().info().min_storage_buffer_offset_alignment, 16))),
+      slots_(pipelines.context(), kSlots * slot_stride_, MemoryRole::Staging, "greedy slots"),
+      scratch_(pipelines.context(), argmax_scratch_bytes(pipelines, compiled.plan().n_vocab),
+               MemoryRole::Activations, "argmax scratch") {
+  transfer.fill_zero(scratch_);
+}
+
+void GreedyChain::set_first_token(int32_t token) {
+  const auto value = static_cast<uint32_t>(token);
+  std::memcpy(slots_.mapped().data() + slot_offset(0) + kStepOffset, &value, sizeof(value));
+}
+
+CommandSequence& GreedyChain::prepare(uint32_t index, uint32_t pos) {
+  std::memcpy(slots_.mapped().data() + slot_offset(index) + kStepOffset + offsetof(StepInputs, pos),
+              &pos, sizeof(pos));
+  const bool short_one = pos < short_positions_;
+  std::unique_ptr<CommandSequence>& recording = recordings_[index % kSlots][short_one ? 1 : 0];
+  if (!recording) {
+    recording = std::make_unique<CommandSequence>(pipelines_, Timestamps::Bracket);
+    recording->begin();
+    compiled_.record_chained(*recording,
+                             {&slots_, slot_offset(index) + kStepOffset, sizeof(StepInputs)},
+                             short_one ? short_positions_ : 0);
+    recording->set_label("greedy argmax", -1);
+    const plan::Plan& plan = compiled_.plan();
+    encode_argmax(*recording, compiled_.activation(plan.logits), plan.n_vocab, whole(scratch_),
+                  {&slots_, slot_offset(index + 1), sizeof(ArgmaxResult)});
+    recording->end();
+  }
+  return *recording;
+}
+
+ArgmaxResult GreedyChain::result(uint32_t index) const {
+  ArgmaxResult result;
+  std::memcpy(&result, slots_.mapped().data() + slot_offset(index + 1), sizeof(result));
+  return result;
+}
+
+}  // namespace quant::vulkan
