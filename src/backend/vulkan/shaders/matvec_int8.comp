@@ -6,7 +6,8 @@
 // that path quantizes it and the products summed by integer dot products, so that the GPU and the
 // CPU multiply the same numbers:
 // 1. Each workgroup quantizes x once into shared memory (stage_x): v = x, or with NORM_INPUT
-//    x * rms_scale * norm_weight; then the CPU's activation format for the weight type
+//    x * rms_scale * norm_weight (for Q8_K the RMS scale goes to the row sums instead: see
+//    quantize_blocks); then the CPU's activation format for the weight type
 //    (src/backend/cpu/quantize_activations.h): for K-quants Q8_K (blocks of 256, levels
 //    roundEven(v * -127 / m) where m is the block's first element of largest magnitude, scale
 //    -m / 127), for the others Q8_1 (blocks of 32, levels roundEven(v * 127 / max|v|), scale
@@ -105,21 +106,19 @@ vec4 input_value(uint i, float rms_scale) {
   return value;
 }
 
-// The RMS scale of x (1 without NORM_INPUT). Every invocation calls it (it has barriers).
-float rms_scale_of_x() {
-  if ((pc.flags & NORM_INPUT) == 0u) return 1.0;
-  float sum_squares = 0.0;
-  for (uint i = gl_LocalInvocationIndex; i < pc.cols / 4u; i += WORKGROUP_SIZE)
-    sum_squares += dot(x4[i], x4[i]);
-  return 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.cols) + pc.eps);
-}
-
 #ifdef Q8_K_ACTIVATIONS
+// Per subgroup, the sum of x^2 over its blocks (NORM_INPUT).
+shared float x_sum_squares[WORKGROUP_SIZE];
+
 // Q8_K: a subgroup per block of 256 (64 vectors of 4) finds the block's first element of the
-// largest magnitude, then quantizes the block.
+// largest magnitude, then quantizes the block. With NORM_INPUT the blocks are quantized before the
+// RMS scale is known, from x * norm_weight: the scale cancels in the levels (v * -127 / m), so it is
+// applied to the sums instead (rms_scale_after_staging), which takes a reduction and its barriers
+// off the path to the first dot product. (The levels may then differ from the CPU's where its
+// rounding of v * scale lands on a tie differently: rarely, and by one level.)
 void quantize_blocks() {
-  float rms_scale = rms_scale_of_x();
   uint lane = gl_SubgroupInvocationID;
+  float sum_squares = 0.0;
   for (uint block = gl_SubgroupID; block < pc.cols / 256u; block += gl_NumSubgroups) {
     uint first = 64u * block;
     // The largest magnitude and the first element that has it: each lane's own, then the
@@ -127,7 +126,9 @@ void quantize_blocks() {
     float amax = 0.0;
     uint first_largest = 256u;
     for (uint i = lane; i < 64u; i += gl_SubgroupSize) {
-      vec4 magnitude = abs(input_value(first + i, rms_scale));
+      vec4 raw = x4[first + i];
+      sum_squares += dot(raw, raw);
+      vec4 magnitude = abs(weighted_input(first + i));
       for (uint e = 0; e < 4u; ++e) {
         if (magnitude[e] > amax || (magnitude[e] == amax && 4u * i + e < first_largest)) {
           amax = magnitude[e];
@@ -140,14 +141,25 @@ void quantize_blocks() {
     amax = block_amax;
     float inverse_scale = 0.0, scale = 0.0;
     if (amax > 0.0) {
-      inverse_scale = -127.0 / input_value(first + first_largest / 4u, rms_scale)[first_largest % 4u];
+      inverse_scale = -127.0 / weighted_input(first + first_largest / 4u)[first_largest % 4u];
       scale = 1.0 / inverse_scale;
     }
     for (uint i = lane; i < 64u; i += gl_SubgroupSize)
       x_levels[(first + i) / 4u][(first + i) % 4u] =
-          pack_levels(roundEven(input_value(first + i, rms_scale) * inverse_scale));
+          pack_levels(roundEven(weighted_input(first + i) * inverse_scale));
     for (uint k = lane; k < 8u; k += gl_SubgroupSize) x_scales[8u * block + k] = scale;
   }
+  sum_squares = subgroupAdd(sum_squares);
+  if (subgroupElect()) x_sum_squares[gl_SubgroupID] = sum_squares;
+}
+
+// The RMS scale the staged x still needs (1 without NORM_INPUT): every row sum is multiplied by it.
+// Called after stage_x's barrier.
+float rms_scale_after_staging() {
+  if ((pc.flags & NORM_INPUT) == 0u) return 1.0;
+  float sum_squares = 0.0;
+  for (uint s = 0; s < gl_NumSubgroups; ++s) sum_squares += x_sum_squares[s];
+  return 1.0 / sqrt(sum_squares / float(pc.cols) + pc.eps);
 }
 #else
 // Q8_1, in passes that every invocation takes part in (the blocks of 32 are small: a pass per
@@ -222,6 +234,8 @@ void quantize_blocks() {
     }
   }
 }
+// Q8_1 staging applies the RMS scale itself.
+float rms_scale_after_staging() { return 1.0; }
 #endif
 
 // Quantizes x into shared memory as the CPU does. Every invocation calls it (it has barriers).
@@ -253,6 +267,7 @@ void main() {
   uint lane = gl_SubgroupInvocationID;
   uint chunks_per_step = gl_SubgroupSize * CHUNKS;
   bool paired = (pc.flags & SWIGLU_PAIR) != 0u;
+  float row_scale = 1.0;  // rms_scale_after_staging, once x is staged
 
   for (uint pass = 0; pass < pc.passes; ++pass) {
     uint first_row = workgroup_first_row + pass * rows_per_pass + gl_SubgroupID * ROWS;
@@ -280,7 +295,10 @@ void main() {
           weights[r][c] = load_chunk(row_starts[r], chunks[c]);
           if (paired) pair_weights[r][c] = load_chunk(row_starts[r] + pc.pair_offset, chunks[c]);
         }
-      if (pass == 0u && step == 0u) stage_x();
+      if (pass == 0u && step == 0u) {
+        stage_x();
+        row_scale = rms_scale_after_staging();
+      }
       for (uint c = 0; c < CHUNKS; ++c) {
         if (!valid[c]) continue;
         ChunkInput ci = load_chunk_input(chunks[c]);
@@ -290,7 +308,7 @@ void main() {
         }
       }
     }
-    for (uint v = 0; v < VALUES; ++v) values[v] = subgroupAdd(values[v]);
+    for (uint v = 0; v < VALUES; ++v) values[v] = subgroupAdd(values[v]) * row_scale;
 
     // Lane r writes row r (constant indices into `values`: a variable index would put the array in
     // local memory).
