@@ -281,7 +281,8 @@ void add_bench_command(CLI::App& app) {
   BenchmarkOptions& b = args->benchmark;
   cmd->add_option("-p,--n-prompt", b.prompt_tokens, "Prompt tokens of the pp test (0: no pp test)")
       ->capture_default_str();
-  cmd->add_option("-n,--n-gen", b.generated_tokens, "Tokens of the tg test (0: no tg test)")
+  cmd->add_option("-n,--n-gen", b.generated_tokens,
+                  "Tokens of the tg test, decoded greedily (0: no tg test)")
       ->capture_default_str();
   cmd->add_option("-r,--repetitions", b.repetitions, "Measured runs of each test, after a warm-up")
       ->check(CLI::PositiveNumber)

@@ -241,6 +241,51 @@ void fold_rope(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
   fusions.folded[readers[0]] = true;
 }
 
+// Folds the RoPEs (with their per-head norms) of the attention's query and of the keys it stores,
+// and that KV store, into the attention at `index`: its dispatch reads the raw q, k and v.
+void fold_into_attention(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const auto* attention = as<plan::Attention>(plan, index);
+  if (attention == nullptr) return;
+  const std::optional<size_t> q_index = last_writer(plan, index, attention->q);
+  if (!q_index) return;
+  const auto* q_rope = as<plan::Rope>(plan, *q_index);
+  // The store into this cache, and the RoPE it is folded into.
+  std::optional<size_t> store_index;
+  for (size_t i = index; i-- > 0 && !store_index;) {
+    const auto* store = as<plan::KvStore>(plan, i);
+    if (store != nullptr && store->cache == attention->cache) store_index = i;
+  }
+  if (q_rope == nullptr || !store_index) return;
+  std::optional<size_t> k_index;
+  for (size_t i = 0; i < *store_index; ++i)
+    if (fusions.folds[i].kv_store == store_index && as<plan::Rope>(plan, i) != nullptr) k_index = i;
+  if (!k_index) return;
+  const auto* k_rope = as<plan::Rope>(plan, *k_index);
+  const auto& store = std::get<plan::KvStore>(plan.ops[*store_index].kind);
+  const OpFolds& q_folds = fusions.folds[*q_index];
+  if (fusions.folded[*q_index] || fusions.folded[*k_index] || !q_folds.norm || q_folds.kv_store ||
+      !fusions.folds[*k_index].norm)
+    return;
+  if (q_rope->n_rot != k_rope->n_rot || q_rope->theta != k_rope->theta ||
+      q_rope->style != k_rope->style || q_rope->n_heads != attention->n_heads ||
+      q_rope->head_dim != attention->head_dim || k_rope->head_dim != attention->head_dim)
+    return;
+  // Prepared at the attention's place, the query, keys and values must still hold there what the
+  // norms and the store read, and nothing may read the rotated query or keys in between.
+  if (readers_after(plan, *q_index, attention->q) != std::vector<size_t>{index} ||
+      readers_after(plan, *k_index, k_rope->buf) != std::vector<size_t>{*store_index} ||
+      !unwritten_between(plan, *k_index, index, k_rope->buf) ||
+      !unwritten_between(plan, *store_index, index, store.v) ||
+      !cache_untouched_between(plan, *store_index, index, attention->cache))
+    return;
+  fusions.folds[*k_index].kv_store.reset();
+  fusions.folds[index].q_rope = q_index;
+  fusions.folds[index].k_rope = k_index;
+  fusions.folds[index].kv_store = store_index;
+  fusions.folded[*q_index] = true;
+  fusions.folded[*k_index] = true;
+}
+
 }  // namespace
 
 FusionPlan plan_fusions(const plan::Plan& plan) {
@@ -253,6 +298,7 @@ FusionPlan plan_fusions(const plan::Plan& plan) {
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope_into_matvec(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_store_into_matvecs(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_into_attention(plan, i, fusions);
   return fusions;
 }
 

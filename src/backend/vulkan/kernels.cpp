@@ -63,6 +63,12 @@ struct AttentionPartialPush {
   float scale;
   uint32_t chunk_len, final;
 };
+// shaders/attention_partial.comp with QK_NORM_ROPE_STORE.
+struct AttentionPartialPreparingPush {
+  AttentionPartialPush partial;
+  uint32_t n_rot, neox;
+  float q_norm_eps, k_norm_eps;
+};
 struct AttentionCombinePush {
   uint32_t n_heads, head_dim, n_chunks, chunk_len, capacity;
 };
@@ -375,7 +381,31 @@ uint32_t attention_chunk_len(const Pipelines& pipelines, uint32_t capacity) {
   return capacity <= single ? single : single / 2;
 }
 
+// The inputs of AttentionPreparation, against the attention's shape.
+void check_preparation(const AttentionPreparation& preparation, const AttentionShape& shape) {
+  if (preparation.n_rot % 2 != 0 || preparation.n_rot == 0 || preparation.n_rot > shape.head_dim)
+    fail("Vulkan attention: n_rot {} must be even and in 2..head_dim ({})", preparation.n_rot,
+         shape.head_dim);
+  const uint64_t kv_dim = uint64_t{shape.n_kv_heads} * shape.head_dim;
+  expect_floats(preparation.keys, kv_dim, "attention", "keys");
+  expect_floats(preparation.values, kv_dim, "attention", "values");
+  expect_floats(preparation.constants, 2 * shape.head_dim + preparation.n_rot / 2, "attention",
+                "norm weights and inverse frequencies");
+}
+
 }  // namespace
+
+std::vector<float> attention_preparation_constants(std::span<const float> q_norm_weight,
+                                                   std::span<const float> k_norm_weight,
+                                                   std::span<const float> inverse_frequencies) {
+  if (q_norm_weight.size() != k_norm_weight.size())
+    fail("Vulkan attention: q and k norm weights of {} and {} values", q_norm_weight.size(),
+         k_norm_weight.size());
+  std::vector<float> constants(q_norm_weight.begin(), q_norm_weight.end());
+  constants.insert(constants.end(), k_norm_weight.begin(), k_norm_weight.end());
+  constants.insert(constants.end(), inverse_frequencies.begin(), inverse_frequencies.end());
+  return constants;
+}
 
 uint32_t attention_single_dispatch_positions(const Pipelines& pipelines) {
   return 2 * pipelines.workgroup_size("attention_partial");
@@ -389,7 +419,7 @@ uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& sh
 
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
                       const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
-                      const AttentionShape& shape) {
+                      const AttentionShape& shape, const AttentionPreparation* preparation) {
   if (shape.n_kv_heads == 0 || shape.n_heads % shape.n_kv_heads != 0)
     fail("Vulkan attention: {} heads cannot share {} KV heads", shape.n_heads, shape.n_kv_heads);
   if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
@@ -412,8 +442,22 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads,      shape.head_dim,
                                n_chunks,      cache.capacity,        shape.scale,
                                chunk_len,     single_chunk ? 1u : 0u};
-  sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, scratch, out}, partial,
-                    GroupCount{n_chunks, shape.n_heads, 1});
+  const GroupCount groups{n_chunks, shape.n_heads, 1};
+  // One chunk writes the output itself; several write partial sums for the combine step.
+  const BufferRange& result = single_chunk ? out : scratch;
+  if (preparation == nullptr) {
+    sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, result}, partial,
+                      groups);
+  } else {
+    check_preparation(*preparation, shape);
+    const AttentionPartialPreparingPush push{partial, preparation->n_rot,
+                                             preparation->neox ? 1u : 0u, preparation->q_norm_eps,
+                                             preparation->k_norm_eps};
+    sequence.dispatch("attention_partial_rope_store",
+                      {q, cache.keys, cache.values, step, result, preparation->keys,
+                       preparation->values, preparation->constants},
+                      push, groups);
+  }
   if (single_chunk) return;
   AttentionCombinePush combine{shape.n_heads, shape.head_dim, n_chunks, chunk_len, cache.capacity};
   sequence.dispatch("attention_combine", {scratch, step, out}, combine,

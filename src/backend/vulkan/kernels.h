@@ -4,6 +4,7 @@
 // ranges given (internal errors: the plan was checked when it was built).
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "backend/vulkan/command_sequence.h"
@@ -131,12 +132,37 @@ uint32_t attention_single_dispatch_positions(const Pipelines& pipelines);
 uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& shape,
                                   uint32_t capacity);
 
+// What an attention dispatch does to its inputs first (fusion.h): qwen3's per-head q/k RMS norms,
+// the RoPE and the KV store, as encode_rope with RopeFusions would do them before it. q is then the
+// raw query; `keys` and `values` are this token's raw keys and values (n_kv_heads x head_dim each).
+// The query heads and keys are RMS-normalized, scaled by their norm weights, and rotated (`n_rot`,
+// `neox` as RopeShape says) by the angles step.pos * inverse frequency i; the keys and values are
+// stored at step.pos of the cache, and the attention covers them too. `constants` holds what
+// attention_preparation_constants() returns.
+struct AttentionPreparation {
+  BufferRange keys;
+  BufferRange values;
+  BufferRange constants;
+  float q_norm_eps = 0.0f;
+  float k_norm_eps = 0.0f;
+  uint32_t n_rot = 0;
+  bool neox = false;
+};
+
+// The q and k norm weights (head_dim floats each) and the RoPE's inverse frequencies
+// (rope_inverse_frequencies(n_rot, theta)), one after the other: one binding for the three.
+std::vector<float> attention_preparation_constants(std::span<const float> q_norm_weight,
+                                                   std::span<const float> k_norm_weight,
+                                                   std::span<const float> inverse_frequencies);
+
 // Causal attention of the query q (n_heads x head_dim) over positions 0..step.pos of the cache; out
 // is n_heads x head_dim. `scratch` holds attention_scratch_floats() floats. One dispatch for caches
-// of up to 2 workgroup widths of positions, two (partial sums, then their combination) above.
+// of up to 2 workgroup widths of positions, two (partial sums, then their combination) above. With
+// `preparation`, the first dispatch also prepares q and stores this token's keys and values.
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
                       const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
-                      const AttentionShape& shape);
+                      const AttentionShape& shape,
+                      const AttentionPreparation* preparation = nullptr);
 
 // out = silu(gate) * up over n values; out may be gate or up.
 void encode_swiglu(CommandSequence& sequence, const BufferRange& gate, const BufferRange& up,

@@ -34,6 +34,14 @@ std::vector<bool> vector_weights(const plan::Plan& plan) {
   return used;
 }
 
+// A weight that kernels read as an F32 vector, dequantized.
+std::vector<float> dequantized(const plan::WeightRef& weight) {
+  std::vector<float> values(weight.n_elements());
+  dequantize_rows(weight.type, weight.data.data(), values.data(),
+                  static_cast<int64_t>(weight.n_rows()), static_cast<int64_t>(weight.row_length()));
+  return values;
+}
+
 // Checks, before anything is allocated, that every op has a kernel for its weights.
 void check_supported(const plan::Plan& plan) {
   for (const plan::Op& op : plan.ops) {
@@ -116,6 +124,22 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
           std::max(scratch_floats, attention_scratch_floats(pipelines, shape, context_length));
     }
   }
+  for (size_t i = 0; i < plan.ops.size(); ++i) {
+    const OpFolds& fold = fusions_.folds[i];
+    if (!fold.q_rope) continue;
+    const auto& rope = std::get<plan::Rope>(plan.ops[*fold.q_rope].kind);
+    auto norm_weight = [&](size_t rope_index) {
+      const size_t norm = *fusions_.folds[rope_index].norm;
+      return dequantized(plan.weight(std::get<plan::RmsNorm>(plan.ops[norm].kind).weight));
+    };
+    const std::vector<float> constants =
+        attention_preparation_constants(norm_weight(*fold.q_rope), norm_weight(*fold.k_rope),
+                                        rope_inverse_frequencies(rope.n_rot, rope.theta));
+    Buffer buffer(context, float_bytes(constants.size()), MemoryRole::Weights,
+                  fmt::format("layer {} q/k norm weights and RoPE frequencies", plan.ops[i].layer));
+    transfer.upload(buffer, 0, std::as_bytes(std::span(constants)));
+    attention_constants_.emplace(i, std::move(buffer));
+  }
   if (scratch_floats > 0)
     attention_scratch_.emplace(context, float_bytes(scratch_floats), MemoryRole::Activations,
                                "attention scratch");
@@ -165,10 +189,7 @@ void CompiledPlan::upload_weights(Transfer& transfer) {
       continue;
     }
     if (vectors[i]) {
-      std::vector<float> values(weight.n_elements());
-      dequantize_rows(weight.type, weight.data.data(), values.data(),
-                      static_cast<int64_t>(weight.n_rows()),
-                      static_cast<int64_t>(weight.row_length()));
+      const std::vector<float> values = dequantized(weight);
       weight_buffers_.emplace_back(context, float_bytes(values.size()), MemoryRole::Weights,
                                    weight.name);
       transfer.upload(weight_buffers_.back(), 0, std::as_bytes(std::span(values)));
@@ -288,6 +309,10 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
       record_folded_rope(sequence, i);
       continue;
     }
+    if (fold && fusions_.folds[i].q_rope) {
+      record_folded_attention(sequence, i, positions);
+      continue;
+    }
     std::visit(
         [&](const auto& kind) {
           if constexpr (std::is_same_v<std::decay_t<decltype(kind)>, plan::Attention>)
@@ -390,6 +415,29 @@ void CompiledPlan::record_folded_rope(CommandSequence& sequence, size_t index) c
   encode_rope(sequence, activation(op.buf), whole(step_), whole(frequencies),
               RopeShape{op.n_heads, op.head_dim, op.n_rot, op.style == plan::RopeStyle::Neox},
               fusions);
+}
+
+void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t index,
+                                           uint32_t positions) const {
+  const auto& op = std::get<plan::Attention>(plan_.ops[index].kind);
+  const OpFolds& fold = fusions_.folds[index];
+  const auto& q_rope = std::get<plan::Rope>(plan_.ops[*fold.q_rope].kind);
+  const auto& q_norm = std::get<plan::RmsNorm>(plan_.ops[*fusions_.folds[*fold.q_rope].norm].kind);
+  const auto& k_norm = std::get<plan::RmsNorm>(plan_.ops[*fusions_.folds[*fold.k_rope].norm].kind);
+  const auto& store = std::get<plan::KvStore>(plan_.ops[*fold.kv_store].kind);
+  const AttentionPreparation preparation{
+      activation(store.k), activation(store.v), whole(attention_constants_.at(index)), q_norm.eps,
+      k_norm.eps,          q_rope.n_rot,        q_rope.style == plan::RopeStyle::Neox};
+  sequence.set_label(
+      fmt::format("RmsNorm + Rope '{}' + RmsNorm + Rope '{}' + KvStore '{}' + Attention '{}'",
+                  plan_.ops[*fold.q_rope].name, plan_.ops[*fold.k_rope].name,
+                  plan_.ops[*fold.kv_store].name, plan_.ops[index].name),
+      plan_.ops[index].layer);
+  KvCacheRanges attended = cache(op.cache);
+  attended.capacity = std::min(attended.capacity, positions);
+  encode_attention(sequence, activation(op.q), attended, whole(step_), whole(*attention_scratch_),
+                   activation(op.out),
+                   AttentionShape{op.n_heads, op.n_kv_heads, op.head_dim, op.scale}, &preparation);
 }
 
 void CompiledPlan::record_op(CommandSequence& sequence, const plan::Embed& op) const {

@@ -87,9 +87,10 @@ class CompiledPlan {
                      uint64_t offset);
   // Drops the RoPE and KV store folds of mat-vecs that cannot take them on this device.
   void unfold_epilogues_that_do_not_fit(const Pipelines& pipelines);
-  // Record the mat-vec or RoPE at op `index` with the ops fusions_ folds into it.
+  // Record the mat-vec, RoPE or attention at op `index` with the ops fusions_ folds into it.
   void record_folded_matvec(CommandSequence& sequence, size_t index) const;
   void record_folded_rope(CommandSequence& sequence, size_t index) const;
+  void record_folded_attention(CommandSequence& sequence, size_t index, uint32_t positions) const;
   void record_op(CommandSequence& sequence, const plan::Embed& op) const;
   void record_op(CommandSequence& sequence, const plan::RmsNorm& op) const;
   void record_op(CommandSequence& sequence, const plan::MatVec& op) const;
@@ -119,6 +120,9 @@ class CompiledPlan {
   std::vector<Buffer> states_;                                     // per plan state
   std::map<std::pair<uint32_t, float>, Buffer> rope_frequencies_;  // by (n_rot, theta)
   std::optional<Buffer> attention_scratch_;
+  // By Attention op index, for those that prepare their q and k (fusions_): the norm weights and
+  // inverse frequencies they read (AttentionPreparation::constants).
+  std::map<size_t, Buffer> attention_constants_;
   Buffer step_;          // device copy of StepInputs, read by the kernels
   Buffer step_staging_;  // what the host writes before each submission
   Buffer logits_readback_;

@@ -75,23 +75,9 @@ TEST(FusionTest, LlamaLayerFoldsNormsRopesStoresSwigluAndResiduals) {
   }
 }
 
-TEST(FusionTest, Qwen3HeadNormsGoIntoTheRope) {
-  QUANT_REQUIRE_SHARED();
-  const model::Model model =
-      model::Model::load(quant::test::shared_path("data/models/tiny-qwen3-Q8_0.gguf"));
-  const plan::Plan& plan = model.plan();
-  const FusionPlan fusions = plan_fusions(plan);
-  const std::map<std::string, size_t> ops = index_ops(plan);
-  EXPECT_EQ(fusions.folds[ops.at("0/q_rope")].norm, ops.at("0/q_norm"));
-  EXPECT_EQ(fusions.folds[ops.at("0/k_rope")].norm, ops.at("0/k_norm"));
-  EXPECT_EQ(fusions.folds[ops.at("0/k_rope")].kv_store, ops.at("0/kv_store"));
-  EXPECT_TRUE(fusions.folded[ops.at("0/q_norm")]);
-  EXPECT_TRUE(fusions.folded[ops.at("0/k_norm")]);
-}
-
-// qwen3 and qwen35 rotate halves (neox) after per-head norms: their RoPEs stay dispatches of their
-// own, and no mat-vec rotates or stores.
-TEST(FusionTest, NeoxRopesStayOutOfTheMatvecs) {
+// qwen3 and qwen35 (its full-attention layers) rotate halves (neox) after per-head norms: no
+// mat-vec rotates or stores; the norms, RoPEs and the KV store all go into the attention.
+TEST(FusionTest, HeadNormsRopesAndStoreGoIntoTheAttention) {
   QUANT_REQUIRE_SHARED();
   for (const char* name : {"tiny-qwen3-Q8_0.gguf", "tiny-qwen35-Q8_0.gguf"}) {
     SCOPED_TRACE(name);
@@ -99,17 +85,28 @@ TEST(FusionTest, NeoxRopesStayOutOfTheMatvecs) {
         model::Model::load(quant::test::shared_path(std::string("data/models/") + name));
     const plan::Plan& plan = model.plan();
     const FusionPlan fusions = plan_fusions(plan);
-    size_t ropes = 0;
+    const std::map<std::string, size_t> ops = index_ops(plan);
+    size_t attentions = 0;
     for (size_t i = 0; i < plan.ops.size(); ++i) {
       EXPECT_FALSE(fusions.folds[i].rope.has_value()) << plan::describe(plan.ops[i]);
       if (std::holds_alternative<plan::MatVec>(plan.ops[i].kind)) {
         EXPECT_FALSE(fusions.folds[i].kv_store.has_value()) << plan::describe(plan.ops[i]);
       }
-      if (!std::holds_alternative<plan::Rope>(plan.ops[i].kind)) continue;
-      EXPECT_FALSE(fusions.folded[i]) << plan::describe(plan.ops[i]);
-      ++ropes;
+      if (!std::holds_alternative<plan::Attention>(plan.ops[i].kind)) continue;
+      ++attentions;
+      const std::string layer = std::to_string(plan.ops[i].layer) + "/";
+      SCOPED_TRACE(layer);
+      EXPECT_FALSE(fusions.folded[i]);
+      EXPECT_EQ(fusions.folds[i].q_rope, ops.at(layer + "q_rope"));
+      EXPECT_EQ(fusions.folds[i].k_rope, ops.at(layer + "k_rope"));
+      EXPECT_EQ(fusions.folds[i].kv_store, ops.at(layer + "kv_store"));
+      EXPECT_EQ(fusions.folds[ops.at(layer + "q_rope")].norm, ops.at(layer + "q_norm"));
+      EXPECT_EQ(fusions.folds[ops.at(layer + "k_rope")].norm, ops.at(layer + "k_norm"));
+      EXPECT_FALSE(fusions.folds[ops.at(layer + "k_rope")].kv_store.has_value());
+      for (const char* folded : {"q_norm", "k_norm", "q_rope", "k_rope", "kv_store"})
+        EXPECT_TRUE(fusions.folded[ops.at(layer + folded)]) << folded;
     }
-    EXPECT_GT(ropes, 0u);
+    EXPECT_GT(attentions, 0u);
   }
 }
 
@@ -196,7 +193,10 @@ struct AttentionPlan {
   std::vector<float> storage = std::vector<float>(128, 0.5f);
   static constexpr size_t kQ = 0, kK = 1, kV = 2, kQRope = 3, kKRope = 4, kStore = 5;
 
-  explicit AttentionPlan(plan::RopeStyle style = plan::RopeStyle::AdjacentPairs) {
+  // With `head_norms`, a per-head RMS norm of q and one of k come right before the attention's
+  // RoPEs (as qwen3 has them): ops 3 and 4, with the later ops two places on.
+  explicit AttentionPlan(plan::RopeStyle style = plan::RopeStyle::AdjacentPairs,
+                         bool head_norms = false) {
     in = plan.add_buffer("in", 8);
     q = plan.add_buffer("q", 8);
     k = plan.add_buffer("k", 4);
@@ -214,6 +214,16 @@ struct AttentionPlan {
     plan.add_op(plan::MatVec{.weight = wq, .in = in, .out = q}, "q", 0);
     plan.add_op(plan::MatVec{.weight = wk, .in = in, .out = k}, "k", 0);
     plan.add_op(plan::MatVec{.weight = wv, .in = in, .out = v}, "v", 0);
+    if (head_norms) {
+      const plan::WeightId norm_weight =
+          plan.add_weight({"norm", TensorType::F32, {4}, bytes.first(16)});
+      plan.add_op(
+          plan::RmsNorm{.in = q, .weight = norm_weight, .out = q, .n_groups = 2, .group_size = 4},
+          "q_norm", 0);
+      plan.add_op(
+          plan::RmsNorm{.in = k, .weight = norm_weight, .out = k, .n_groups = 1, .group_size = 4},
+          "k_norm", 0);
+    }
     plan.add_op(plan::Rope{.buf = q, .n_heads = 2, .head_dim = 4, .n_rot = 4, .style = style},
                 "q_rope", 0);
     plan.add_op(plan::Rope{.buf = k, .n_heads = 1, .head_dim = 4, .n_rot = 4, .style = style},
@@ -287,6 +297,47 @@ TEST(FusionTest, StoreStaysWhenTheCacheIsReadBeforeIt) {
   EXPECT_FALSE(fusions.folds[AttentionPlan::kK].kv_store.has_value());
   EXPECT_FALSE(fusions.folds[AttentionPlan::kV].kv_store.has_value());
   EXPECT_FALSE(fusions.folded[AttentionPlan::kStore + 1]);
+}
+
+// The qwen3 shape of AttentionPlan: q, k, v mat-vecs (0-2), the head norms (3, 4), the RoPEs (5,
+// 6), the store (7) and the attention (8).
+constexpr size_t kNormedQRope = 5, kNormedKRope = 6, kNormedStore = 7, kNormedAttention = 8;
+
+TEST(FusionTest, NormedNeoxRopesAndTheStoreGoIntoTheAttention) {
+  AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[kNormedAttention].q_rope, kNormedQRope);
+  EXPECT_EQ(fusions.folds[kNormedAttention].k_rope, kNormedKRope);
+  EXPECT_EQ(fusions.folds[kNormedAttention].kv_store, kNormedStore);
+  EXPECT_EQ(fusions.folded,
+            (std::vector<bool>{false, false, false, true, true, true, true, true, false}));
+}
+
+TEST(FusionTest, AttentionTakesNoRopeWithoutHeadNorms) {
+  AttentionPlan attention(plan::RopeStyle::Neox);
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_FALSE(fusions.folds.back().q_rope.has_value());
+  EXPECT_FALSE(fusions.folded[AttentionPlan::kQRope]);
+}
+
+TEST(FusionTest, AttentionTakesNoRopeWhenTheRotatedQueryIsReadBeforeIt) {
+  AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+  attention.insert(kNormedAttention,
+                   plan::Add{.a = attention.q, .b = attention.q, .out = attention.out});
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_FALSE(fusions.folds[kNormedAttention + 1].q_rope.has_value());
+  EXPECT_FALSE(fusions.folded[kNormedQRope]);
+  // The store stays with the RoPE of the keys.
+  EXPECT_EQ(fusions.folds[kNormedKRope].kv_store, kNormedStore);
+}
+
+TEST(FusionTest, AttentionTakesNoStoreWhenTheValuesChangeBeforeIt) {
+  AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+  attention.insert(kNormedAttention,
+                   plan::Add{.a = attention.other, .b = attention.other, .out = attention.v});
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_FALSE(fusions.folds[kNormedAttention + 1].q_rope.has_value());
+  EXPECT_FALSE(fusions.folded[kNormedKRope]);
 }
 
 }  // namespace
