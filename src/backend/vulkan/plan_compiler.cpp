@@ -269,25 +269,24 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
 
 void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits,
                           uint32_t positions) const {
-  if (positions > context_length_)
-    fail("Vulkan plan: a recording for {} positions in a context of {}", positions,
-         context_length_);
-  sequence.set_label("token inputs", -1);
-  sequence.copy(step_staging_, 0, step_, 0, sizeof(StepInputs));
-  record_ops(sequence, 0, logits ? plan_.ops.size() : head_begin_, observation, logits,
-             positions == 0 ? context_length_ : positions);
+  record_token(sequence, {&step_staging_, 0, sizeof(StepInputs)},
+               logits ? plan_.ops.size() : head_begin_, observation, logits, positions);
 }
 
 void CompiledPlan::record_chained(CommandSequence& sequence, const BufferRange& step,
                                   uint32_t positions) const {
+  record_token(sequence, step, plan_.ops.size(), nullptr, false, positions);
+}
+
+void CompiledPlan::record_token(CommandSequence& sequence, const BufferRange& step, size_t end,
+                                const Buffer* observation, bool logits, uint32_t positions) const {
   if (positions > context_length_)
     fail("Vulkan plan: a recording for {} positions in a context of {}", positions,
          context_length_);
   if (step.size < sizeof(StepInputs)) fail("Vulkan plan: step inputs of {} bytes", step.size);
   sequence.set_label("token inputs", -1);
   sequence.copy(*step.buffer, step.offset, step_, 0, sizeof(StepInputs));
-  record_ops(sequence, 0, plan_.ops.size(), nullptr, false,
-             positions == 0 ? context_length_ : positions);
+  record_ops(sequence, 0, end, observation, logits, positions == 0 ? context_length_ : positions);
 }
 
 void CompiledPlan::record_head(CommandSequence& sequence) const {

@@ -104,6 +104,9 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
   void record_op(CommandSequence& sequence, const plan::CausalConv1dSilu& op) const;
   void record_op(CommandSequence& sequence, const plan::GatedDeltaNet& op) const;
+  // One token: the step inputs copied from `step`, then ops 0 .. end - 1 (record_ops).
+  void record_token(CommandSequence& sequence, const BufferRange& step, size_t end,
+                    const Buffer* observation, bool logits, uint32_t positions) const;
   // Ops begin .. end - 1 as record() says, then (with `logits`) the read-back.
   void record_ops(CommandSequence& sequence, size_t begin, size_t end, const Buffer* observation,
                   bool logits, uint32_t positions) const;
