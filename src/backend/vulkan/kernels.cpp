@@ -1,7 +1,9 @@
 #include "backend/vulkan/kernels.h"
 
 #include <algorithm>
+#include <array>
 #include <cmath>
+#include <span>
 #include <string>
 
 #include "backend/vulkan/binding_split.h"
@@ -21,8 +23,11 @@ struct MatVecPush {
 struct MatVecEpiloguePush {
   uint32_t head_dim, n_rot, kv_dim, capacity;
 };
-// MatVecPush::flags, as shaders/matvec.comp and matvec_epilogue.glsl name them.
-constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4, kRope = 8, kStore = 16;
+// MatVecPush::flags, as shaders/matvec.comp, matvec_epilogue.glsl and matvec_int8.comp name them.
+constexpr uint32_t kNormInput = 1, kAccumulate = 2, kSwigluPair = 4, kRope = 8, kStore = 16,
+                   kQuantizeOutput = 32, kQuantizeNormed = 64;
+// Values per scale of a quantized handoff (QUANTIZED_GROUP in shaders/quantized_activations.glsl).
+constexpr uint64_t kQuantizedGroup = 16;
 // shaders/matvec.comp.
 struct MatVecFloatPush {
   MatVecPush matvec;
@@ -123,6 +128,26 @@ MatVecKernel matvec_kernel(const Pipelines& pipelines, const WeightMatrix& weigh
   return {kernel_name("matvec_int8_", weights.type), true};
 }
 
+// The types whose int8 kernels also read a producer's quantized output (a scale per 16 values):
+// those whose chunk products scale each half of a block of 32 on its own.
+bool reads_quantized_halves(TensorType type) {
+  return type == TensorType::Q8_0 || type == TensorType::Q4_K || type == TensorType::Q5_K ||
+         type == TensorType::Q6_K;
+}
+
+// Row passes per workgroup of the int8 kernel for `rows` rows (each workgroup stages x once, so
+// tall matrices give a workgroup several passes rather than more workgroups).
+uint64_t int8_passes(uint64_t rows, uint64_t rows_per_pass) {
+  return std::max<uint64_t>(1, rows / (rows_per_pass * kInt8TargetWorkgroups));
+}
+
+// Rows one pass of an int8 kernel's workgroup computes, from its record (no pipeline created).
+uint64_t int8_rows_per_pass(const Pipelines& pipelines, const std::string& name) {
+  const uint32_t subgroup = std::max(pipelines.context().info().subgroup_size, 1u);
+  return uint64_t{find_pipeline_record(name)->rows_per_workgroup} *
+         std::max(pipelines.workgroup_size(name) / subgroup, 1u);
+}
+
 // The epilogue of a mat-vec (MatVecFusions::step, rope, cache) as its flags, push constants and
 // bindings, checked against the matrix. Unused bindings are bound to x (read-only) and y (written
 // anyway).
@@ -171,23 +196,28 @@ MatVecEpilogue matvec_epilogue(const Pipelines& pipelines, const WeightMatrix& w
   return epilogue;
 }
 
-// Records one mat-vec dispatch of push.rows rows with `kernel`; `bindings` in the shaders' order
-// (weights, x, y, norm weight, then the epilogue's step, RoPE frequencies and cache).
+// The bindings of a mat-vec dispatch in the shaders' order: weights, x, y, norm weight, the
+// epilogue's step, RoPE frequencies and cache, then (int8 kernels only) the quantized output and
+// the next norm's weights.
+constexpr size_t kFloatMatVecBindings = 7, kInt8MatVecBindings = 9;
+using MatVecBindings = std::array<BufferRange, kInt8MatVecBindings>;
+
+// Records one mat-vec dispatch of push.rows rows with `kernel`.
 void dispatch_matvec(CommandSequence& sequence, const MatVecKernel& kernel, const MatVecPush& push,
-                     const MatVecEpiloguePush& epilogue,
-                     std::initializer_list<BufferRange> bindings) {
+                     const MatVecEpiloguePush& epilogue, const MatVecBindings& bindings) {
   Pipelines& pipelines = sequence.pipelines();
   const uint32_t rows_per_pass = matvec_rows_per_workgroup(pipelines, kernel.name);
   if (!kernel.int8) {
-    sequence.dispatch(kernel.name, bindings, MatVecFloatPush{push, epilogue},
-                      sequence.linear_groups(group_count(push.rows, rows_per_pass)));
+    const MatVecFloatPush float_push{push, epilogue};
+    sequence.dispatch_bytes(kernel.name, std::span(bindings).first(kFloatMatVecBindings),
+                            &float_push, sizeof(float_push),
+                            sequence.linear_groups(group_count(push.rows, rows_per_pass)));
     return;
   }
-  const uint64_t passes =
-      std::max<uint64_t>(1, push.rows / (uint64_t{rows_per_pass} * kInt8TargetWorkgroups));
-  sequence.dispatch(kernel.name, bindings,
-                    MatVecInt8Push{push, static_cast<uint32_t>(passes), epilogue},
-                    sequence.linear_groups(group_count(push.rows, rows_per_pass * passes)));
+  const uint64_t passes = int8_passes(push.rows, rows_per_pass);
+  const MatVecInt8Push int8_push{push, static_cast<uint32_t>(passes), epilogue};
+  sequence.dispatch_bytes(kernel.name, bindings, &int8_push, sizeof(int8_push),
+                          sequence.linear_groups(group_count(push.rows, rows_per_pass * passes)));
 }
 
 }  // namespace
@@ -223,6 +253,24 @@ bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate,
   return span <= pipelines.max_binding_bytes() && up.offset - gate.offset <= UINT32_MAX;
 }
 
+uint64_t quantized_activation_bytes(uint64_t n) {
+  return sizeof(uint32_t) * (n / 4 + 2 * (n / kQuantizedGroup));
+}
+
+bool matvec_reads_quantized_x(const Pipelines& pipelines, const WeightMatrix& weights) {
+  return matvec_kernel(pipelines, weights).int8 && reads_quantized_halves(weights.type);
+}
+
+bool matvec_quantizes_output(const Pipelines& pipelines, const WeightMatrix& weights) {
+  const MatVecKernel kernel = matvec_kernel(pipelines, weights);
+  // Each workgroup pass quantizes its own groups of rows.
+  if (!kernel.int8 || weights.rows % kQuantizedGroup != 0 ||
+      int8_rows_per_pass(pipelines, kernel.name) % kQuantizedGroup != 0)
+    return false;
+  const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
+  return split_into_bindings(pipelines, weights, bytes_per_row, "mat-vec").size() == 1;
+}
+
 bool matvec_epilogue_fits(const Pipelines& pipelines, const WeightMatrix& weights) {
   const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
   const PipelineRecord* record = find_pipeline_record(matvec_kernel(pipelines, weights).name);
@@ -234,11 +282,23 @@ bool matvec_epilogue_fits(const Pipelines& pipelines, const WeightMatrix& weight
 
 void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
                    const BufferRange& y, const MatVecFusions& fusions) {
+  const Pipelines& pipelines = sequence.pipelines();
   const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-vec");
-  expect_floats(x, weights.cols, "mat-vec", "x");
   expect_floats(y, weights.rows, "mat-vec", "y");
-  const MatVecKernel kernel = matvec_kernel(sequence.pipelines(), weights);
-  const MatVecEpilogue epilogue = matvec_epilogue(sequence.pipelines(), weights, x, y, fusions);
+  MatVecKernel kernel = matvec_kernel(pipelines, weights);
+  BufferRange input = x;
+  if (fusions.quantized_x != nullptr) {
+    if (!matvec_reads_quantized_x(pipelines, weights))
+      fail("Vulkan mat-vec: '{}' cannot read a quantized x", weights.buffer->name());
+    if (fusions.quantized_x->size < quantized_activation_bytes(weights.cols))
+      fail("Vulkan mat-vec: the quantized x holds {} bytes, needs {}", fusions.quantized_x->size,
+           quantized_activation_bytes(weights.cols));
+    input = *fusions.quantized_x;
+    kernel.name += "_prequantized";
+  } else {
+    expect_floats(x, weights.cols, "mat-vec", "x");
+  }
+  const MatVecEpilogue epilogue = matvec_epilogue(pipelines, weights, x, y, fusions);
   uint32_t flags = epilogue.flags;
   BufferRange norm_weight = x;  // bound but unread without a norm
   if (fusions.norm_weight != nullptr) {
@@ -247,10 +307,26 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     flags |= kNormInput;
   }
   if (fusions.accumulate) flags |= kAccumulate;
+  // Unused, the quantized output is bound to y (written anyway) and the next norm's weights to x.
+  BufferRange quantized_output = y, next_norm_weight = x;
+  if (fusions.quantize_output != nullptr) {
+    if (!matvec_quantizes_output(pipelines, weights) || epilogue.flags != 0)
+      fail("Vulkan mat-vec: '{}' cannot quantize its output", weights.buffer->name());
+    if (fusions.quantize_output->size < quantized_activation_bytes(weights.rows))
+      fail("Vulkan mat-vec: the quantized output holds {} bytes, needs {}",
+           fusions.quantize_output->size, quantized_activation_bytes(weights.rows));
+    quantized_output = *fusions.quantize_output;
+    flags |= kQuantizeOutput;
+    if (fusions.quantize_norm_weight != nullptr) {
+      expect_floats(*fusions.quantize_norm_weight, weights.rows, "mat-vec", "next norm weight");
+      next_norm_weight = *fusions.quantize_norm_weight;
+      flags |= kQuantizeNormed;
+    }
+  }
 
   if (fusions.swiglu_up != nullptr) {
     const WeightMatrix& up = *fusions.swiglu_up;
-    if (fusions.accumulate || !swiglu_pair_fits(sequence.pipelines(), weights, up))
+    if (fusions.accumulate || !swiglu_pair_fits(pipelines, weights, up))
       fail("Vulkan mat-vec: '{}' and '{}' cannot be paired for SwiGLU", weights.buffer->name(),
            up.buffer ? up.buffer->name() : "none");
     const uint64_t alignment = sequence.context().info().min_storage_buffer_offset_alignment;
@@ -265,13 +341,12 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
                           flags | kSwigluPair,
                           static_cast<uint32_t>(up.offset - weights.offset),
                           fusions.norm_eps};
-    dispatch_matvec(
-        sequence, kernel, push, epilogue.push,
-        {binding, x, y, norm_weight, epilogue.step, epilogue.rope_frequencies, epilogue.cache});
+    dispatch_matvec(sequence, kernel, push, epilogue.push,
+                    {binding, input, y, norm_weight, epilogue.step, epilogue.rope_frequencies,
+                     epilogue.cache, quantized_output, next_norm_weight});
     return;
   }
-  for (const RowRun& chunk :
-       split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-vec")) {
+  for (const RowRun& chunk : split_into_bindings(pipelines, weights, bytes_per_row, "mat-vec")) {
     const MatVecPush push{static_cast<uint32_t>(weights.cols),
                           static_cast<uint32_t>(chunk.rows),
                           static_cast<uint32_t>(bytes_per_row),
@@ -281,8 +356,8 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
                           0,
                           fusions.norm_eps};
     dispatch_matvec(sequence, kernel, push, epilogue.push,
-                    {chunk.binding, x, y, norm_weight, epilogue.step, epilogue.rope_frequencies,
-                     epilogue.cache});
+                    {chunk.binding, input, y, norm_weight, epilogue.step, epilogue.rope_frequencies,
+                     epilogue.cache, quantized_output, next_norm_weight});
   }
 }
 

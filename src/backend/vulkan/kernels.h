@@ -60,7 +60,30 @@ struct MatVecFusions {
   const BufferRange* rope_frequencies = nullptr;
   const BufferRange* cache = nullptr;
   uint32_t cache_capacity = 0;
+  // x as the mat-vec that produced it quantized it (its quantize_output), read instead of x (which
+  // is then not read; matvec_reads_quantized_x must hold). With norm_weight, that producer applied
+  // the norm weights, and this mat-vec applies the RMS scale (norm_eps) of the values it quantized.
+  const BufferRange* quantized_x = nullptr;
+  // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes, zeroed
+  // once before its first use) for the mat-vecs that read it next (their quantized_x), as y times
+  // quantize_norm_weight where that is set (the next RMS norm's weights). matvec_quantizes_output
+  // must hold.
+  const BufferRange* quantize_output = nullptr;
+  const BufferRange* quantize_norm_weight = nullptr;
 };
+
+// Bytes of a vector of n floats quantized for the next mat-vecs (MatVecFusions::quantize_output;
+// shaders/quantized_activations.glsl).
+uint64_t quantized_activation_bytes(uint64_t n);
+
+// Whether encode_matvec can read x for `weights` quantized by its producer (MatVecFusions::
+// quantized_x) on this device: the int8 kernel of Q8_0 or a K-quant.
+bool matvec_reads_quantized_x(const Pipelines& pipelines, const WeightMatrix& weights);
+
+// Whether encode_matvec can quantize its output for the next mat-vecs (MatVecFusions::
+// quantize_output) on this device: the int8 kernel, rows and each workgroup's pass of rows
+// multiples of 16, one dispatch.
+bool matvec_quantizes_output(const Pipelines& pipelines, const WeightMatrix& weights);
 
 // y[r] = sum_c W[r][c] * x[c], with `fusions`. A matrix larger than one binding may cover is split
 // over several dispatches by rows (not with swiglu_up: see swiglu_pair_fits; with the epilogue

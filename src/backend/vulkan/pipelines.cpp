@@ -21,12 +21,14 @@ constexpr uint32_t bit(uint32_t binding) {
 // flags, pair_offset, eps} then the epilogue's {head_dim, n_rot, kv_dim, capacity}; `rows` rows per
 // subgroup (each chunk of x loaded serves that many rows; more rows cost registers; even, for the
 // epilogue's RoPE). embed: table, step, out; {cols, first_row, rows, row_bytes, weight_offset}.
-// matvec_int8: the matvec bindings; its push constants with {passes} before the epilogue's; 8
-// subgroups per workgroup share the staged x; 2 rows per subgroup and 1 chunk per step, as
-// measured on the H200 (docs/perf/README.md, v2).
-#define QUANT_INT8_MATVEC(type)                                     \
-  PipelineRecord {                                                  \
-    "matvec_int8_" type, 7, bit(2) | bit(6), 13 * 4, 8, false, 2, 1 \
+// matvec_int8: the matvec bindings, then the quantized output and the next norm's weights
+// (QUANTIZE_OUTPUT); its push constants with {passes} before the epilogue's; 8 subgroups per
+// workgroup share the staged x; 2 rows per subgroup and 1 chunk per step, as measured on the H200
+// (docs/perf/README.md, v2). The "_prequantized" variants (Q8_0, K-quants) read binding 1 as a
+// quantized vector.
+#define QUANT_INT8_MATVEC(name)                               \
+  PipelineRecord {                                            \
+    name, 9, bit(2) | bit(6) | bit(7), 13 * 4, 8, false, 2, 1 \
   }
 #define QUANT_WEIGHT_KERNELS(type, rows)                                                      \
   PipelineRecord{"matvec_" type, 7, bit(2) | bit(6), 12 * 4, 2, true, rows}, PipelineRecord { \
@@ -46,14 +48,18 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_WEIGHT_KERNELS("q4_k", 2),
     QUANT_WEIGHT_KERNELS("q5_k", 2),
     QUANT_WEIGHT_KERNELS("q6_k", 2),
-    QUANT_INT8_MATVEC("q8_0"),
-    QUANT_INT8_MATVEC("q4_0"),
-    QUANT_INT8_MATVEC("q4_1"),
-    QUANT_INT8_MATVEC("q5_0"),
-    QUANT_INT8_MATVEC("q5_1"),
-    QUANT_INT8_MATVEC("q4_k"),
-    QUANT_INT8_MATVEC("q5_k"),
-    QUANT_INT8_MATVEC("q6_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q8_0"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_0"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_1"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_0"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_1"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q6_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q8_0_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_k_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_k_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q6_k_prequantized"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;

@@ -80,6 +80,7 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
     fold.swiglu.reset();
   }
   unfold_epilogues_that_do_not_fit(pipelines);
+  plan_handoffs(pipelines, transfer);
 
   for (const plan::BufferDecl& buffer : plan.buffers)
     activations_.emplace_back(context, float_bytes(std::max<uint64_t>(buffer.n_floats, 1)),
@@ -240,6 +241,26 @@ void CompiledPlan::unfold_epilogues_that_do_not_fit(const Pipelines& pipelines) 
   }
 }
 
+void CompiledPlan::plan_handoffs(const Pipelines& pipelines, Transfer& transfer) {
+  auto weights_of = [&](size_t index) {
+    return matrix(std::get<plan::MatVec>(plan_.ops[index].kind).weight);
+  };
+  handoffs_ = plan_quantized_handoffs(
+      plan_, fusions_,
+      [&](size_t index) { return matvec_quantizes_output(pipelines, weights_of(index)); },
+      [&](size_t index) { return matvec_reads_quantized_x(pipelines, weights_of(index)); });
+  for (size_t h = 0; h < handoffs_.size(); ++h) {
+    const QuantizedHandoff& handoff = handoffs_[h];
+    const uint64_t rows = weights_of(handoff.producer).rows;
+    handoff_buffers_.emplace_back(
+        transfer.context(), quantized_activation_bytes(rows), MemoryRole::Activations,
+        fmt::format("'{}' quantized for the next mat-vecs", plan_.ops[handoff.producer].name));
+    transfer.fill_zero(handoff_buffers_.back());  // the block counters start at 0
+    handoff_of_producer_[handoff.producer] = h;
+    for (size_t consumer : handoff.consumers) handoff_of_consumer_[consumer] = h;
+  }
+}
+
 void CompiledPlan::reset_states(Transfer& transfer) {
   for (const Buffer& state : states_) transfer.fill_zero(state);
 }
@@ -301,7 +322,7 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
     if (fold && fusions_.folded[i]) continue;
     sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);
     if (fold && std::holds_alternative<plan::MatVec>(op.kind)) {
-      record_folded_matvec(sequence, i);
+      record_folded_matvec(sequence, i, begin);
       continue;
     }
     if (fold && std::holds_alternative<plan::Rope>(op.kind)) {
@@ -332,7 +353,8 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
                 float_bytes(plan_.n_vocab));
 }
 
-void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index) const {
+void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index,
+                                        size_t first_op) const {
   const auto& op = std::get<plan::MatVec>(plan_.ops[index].kind);
   const OpFolds& fold = fusions_.folds[index];
   MatVecFusions fusions;
@@ -382,6 +404,25 @@ void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index)
     fusions.cache_capacity = caches.capacity;
     label += fmt::format(" + KvStore '{}' ({})", plan_.ops[*fold.kv_store].name,
                          keys ? "keys" : "values");
+  }
+  BufferRange quantized_x;
+  if (auto consumer = handoff_of_consumer_.find(index);
+      consumer != handoff_of_consumer_.end() && handoffs_[consumer->second].producer >= first_op) {
+    quantized_x = whole(handoff_buffers_[consumer->second]);
+    fusions.quantized_x = &quantized_x;
+    label += " (x quantized by its producer)";
+  }
+  BufferRange quantized_output, next_norm_weight;
+  if (auto producer = handoff_of_producer_.find(index); producer != handoff_of_producer_.end()) {
+    const QuantizedHandoff& handoff = handoffs_[producer->second];
+    quantized_output = whole(handoff_buffers_[producer->second]);
+    fusions.quantize_output = &quantized_output;
+    if (handoff.norm) {
+      next_norm_weight =
+          vector_weight(std::get<plan::RmsNorm>(plan_.ops[*handoff.norm].kind).weight);
+      fusions.quantize_norm_weight = &next_norm_weight;
+    }
+    label += " + quantized for the next";
   }
   sequence.set_label(label, plan_.ops[index].layer);
   encode_matvec(sequence, matrix(op.weight), in, out, fusions);

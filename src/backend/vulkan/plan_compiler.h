@@ -16,6 +16,7 @@
 #include "backend/vulkan/kernels.h"
 #include "backend/vulkan/memory.h"
 #include "backend/vulkan/pipelines.h"
+#include "backend/vulkan/quantized_handoff.h"
 #include "plan/plan.h"
 
 namespace quant::vulkan {
@@ -87,8 +88,11 @@ class CompiledPlan {
                      uint64_t offset);
   // Drops the RoPE and KV store folds of mat-vecs that cannot take them on this device.
   void unfold_epilogues_that_do_not_fit(const Pipelines& pipelines);
-  // Record the mat-vec, RoPE or attention at op `index` with the ops fusions_ folds into it.
-  void record_folded_matvec(CommandSequence& sequence, size_t index) const;
+  // Plans the quantized handoffs between mat-vecs this device can run, and their buffers.
+  void plan_handoffs(const Pipelines& pipelines, Transfer& transfer);
+  // Record the mat-vec, RoPE or attention at op `index` with the ops fusions_ folds into it. A
+  // mat-vec reads its x quantized only when its producer is recorded too (at `first_op` or later).
+  void record_folded_matvec(CommandSequence& sequence, size_t index, size_t first_op) const;
   void record_folded_rope(CommandSequence& sequence, size_t index) const;
   void record_folded_attention(CommandSequence& sequence, size_t index, uint32_t positions) const;
   void record_op(CommandSequence& sequence, const plan::Embed& op) const;
@@ -115,10 +119,14 @@ class CompiledPlan {
   uint32_t context_length_;
   size_t head_begin_ = 0;
   FusionPlan fusions_;
-  std::vector<Buffer> weight_buffers_;      // distinct tensors (tied weights share one)
-  std::vector<size_t> weight_buffer_of_;    // per plan weight: index into weight_buffers_
-  std::vector<uint64_t> weight_offset_of_;  // per plan weight: byte offset in its buffer
-  std::vector<Buffer> activations_;         // per plan buffer
+  std::vector<QuantizedHandoff> handoffs_;
+  std::vector<Buffer> handoff_buffers_;           // per handoff: the quantized vector
+  std::map<size_t, size_t> handoff_of_producer_;  // MatVec op index -> handoff
+  std::map<size_t, size_t> handoff_of_consumer_;  // MatVec op index -> handoff
+  std::vector<Buffer> weight_buffers_;            // distinct tensors (tied weights share one)
+  std::vector<size_t> weight_buffer_of_;          // per plan weight: index into weight_buffers_
+  std::vector<uint64_t> weight_offset_of_;        // per plan weight: byte offset in its buffer
+  std::vector<Buffer> activations_;               // per plan buffer
   std::vector<KvCacheBuffers> kv_caches_;
   std::vector<Buffer> states_;                                     // per plan state
   std::map<std::pair<uint32_t, float>, Buffer> rope_frequencies_;  // by (n_rot, theta)

@@ -86,7 +86,7 @@ TEST_F(DeviceTest, EveryRecordHasItsShadersAndEveryShaderARecord) {
   for (const PipelineRecord& record : pipeline_records()) {
     expected.insert(std::string(record.name));
     if (record.reduces) expected.insert(std::string(record.name) + "_shmem");
-    EXPECT_LE(record.bindings, 8u) << record.name;
+    EXPECT_LE(record.bindings, 9u) << record.name;  // the int8 mat-vecs bind the most
     EXPECT_EQ(record.written_bindings >> record.bindings, 0u) << record.name;
     EXPECT_EQ(record.push_constant_bytes % 4, 0u) << record.name;
   }

@@ -25,8 +25,8 @@ layout(binding = 5) readonly buffer Frequencies { float inverse_frequency[]; };
 layout(binding = 6) writeonly buffer Cache { float cache[]; };
 
 // Writes `value`, the result of row `row` of y, with the epilogue `flags` ask for; `partner` is the
-// result of the other row of its pair (row ^ 1).
-void write_row(uint row, float value, float partner, uint flags, MatVecEpilogue epilogue) {
+// result of the other row of its pair (row ^ 1). Returns what it wrote into y.
+float write_row(uint row, float value, float partner, uint flags, MatVecEpilogue epilogue) {
   if ((flags & ROPE) != 0u) {
     uint in_head = row % epilogue.head_dim;
     if (in_head < epilogue.n_rot) {
@@ -34,7 +34,9 @@ void write_row(uint row, float value, float partner, uint flags, MatVecEpilogue 
       value = (in_head & 1u) == 0u ? value * cs.x - partner * cs.y : partner * cs.y + value * cs.x;
     }
   }
-  y[row] = (flags & ACCUMULATE) != 0u ? y[row] + value : value;
+  float written = (flags & ACCUMULATE) != 0u ? y[row] + value : value;
+  y[row] = written;
   if ((flags & STORE) != 0u && step_pos < epilogue.capacity)
     cache[step_pos * epilogue.kv_dim + row] = value;
+  return written;
 }

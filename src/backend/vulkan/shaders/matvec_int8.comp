@@ -19,6 +19,14 @@
 //    A row is cut into chunks of 64 elements; each invocation takes CHUNKS chunks of every row of
 //    the pass per step (matvec_int8_chunks.glsl), all of them loaded before any is used.
 // The first pass's weights are loaded before x is staged, so their latency hides the staging.
+// 3. With X_PREQUANTIZED (K-quant and Q8_0 weights) there is no staging: binding 1 holds x already
+//    quantized (quantized_activations.glsl, a scale per 16 values) by the int8 mat-vec that
+//    produced it, with the norm weights applied; the RMS scale comes from the groups' sums of
+//    squares and goes to the row sums.
+// 4. With QUANTIZE_OUTPUT the kernel is that producer: each workgroup pass quantizes the rows it
+//    wrote into binding 7 (matvec_int8_output_quantization.glsl), times the next norm's weights
+//    (binding 8) with QUANTIZE_NORMED. That replaces a staging of x in every workgroup of every
+//    consumer (docs/perf/README.md, v4).
 // Needs subgroup arithmetic and the integer dot product feature (the host checks both, and cols a
 // multiple of 64 up to MAX_COLS; otherwise it records matvec.comp).
 
@@ -33,13 +41,24 @@ layout(constant_id = 2) const uint CHUNKS = 1;
 const uint MAX_COLS = 16384;
 
 layout(binding = 0) readonly buffer WeightVectors { uvec4 weight_vec4[]; };
+#ifdef X_PREQUANTIZED
+layout(binding = 1) readonly buffer QuantizedInputVectors { uvec4 xq_vec4[]; };
+layout(binding = 1) readonly buffer QuantizedInputFloats { float xq_floats[]; };
+#else
 layout(binding = 1) readonly buffer InputVectors { vec4 x4[]; };
+#endif
 layout(binding = 2) buffer Output { float y[]; };
 layout(binding = 3) readonly buffer NormWeightVectors { vec4 norm_weight4[]; };
 
 const uint NORM_INPUT = 1u, ACCUMULATE = 2u, SWIGLU_PAIR = 4u;
 
 #include "matvec_epilogue.glsl"
+
+// After the epilogue's flags (ROPE 8, STORE 16).
+const uint QUANTIZE_OUTPUT = 32u, QUANTIZE_NORMED = 64u;
+layout(binding = 7) writeonly buffer QuantizedOutput { uint quantized_out[]; };
+layout(binding = 8) readonly buffer NextNormWeight { float next_norm_weight[]; };
+#include "quantized_activations.glsl"
 
 layout(push_constant) uniform Push {
   uint cols;           // elements per row (a multiple of 64, at most MAX_COLS)
@@ -68,6 +87,15 @@ int dot4(uint a, uint b) { return dot_packed_int8(a, b, 0); }
 #define USES_X_SUMS
 #endif
 
+// Four levels as signed bytes, saturated as the CPU does.
+uint pack_levels(vec4 levels) {
+  ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
+  return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
+         (uint(q.w & 0xff) << 24);
+}
+float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
+
+#ifndef X_PREQUANTIZED
 // x as int8, in blocks of 32 whatever the format: block k's levels are x_levels[2k] and [2k + 1]
 // (4 per word, lowest byte first), its scale x_scales[k] (a Q8_K scale is repeated for each of its
 // blocks of 32) and, for the types that need it, the sum of its levels times the scale x_sums[k].
@@ -77,6 +105,10 @@ shared float x_scales[MAX_COLS / 32];
 shared float x_sums[MAX_COLS / 32];
 #endif
 
+uvec4 x_level_vector(uint i) { return x_levels[i]; }
+// The scales of block k's two halves of 16 levels: here one scale for the block.
+vec2 x_half_scales(uint block) { return vec2(x_scales[block]); }
+
 #ifndef Q8_K_ACTIVATIONS
 // Q8_1 staging: per block of 32, the factor that turns a value into its level (the CPU's id).
 shared float x_inverse_scales[MAX_COLS / 32];
@@ -84,13 +116,6 @@ shared float x_inverse_scales[MAX_COLS / 32];
 const uint STAGE_UNROLL = 4;
 #endif
 
-// Four levels as signed bytes, saturated as the CPU does.
-uint pack_levels(vec4 levels) {
-  ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
-  return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
-         (uint(q.w & 0xff) << 24);
-}
-float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
 
 // Elements 4i .. 4i + 3 of x, times the norm weights with NORM_INPUT (the RMS scale not applied).
 vec4 weighted_input(uint i) {
@@ -255,7 +280,29 @@ void stage_x() {
 #endif
 }
 
+#else
+// The chunks' x straight from the producer's quantized vector: block k of 32 levels is groups 2k
+// and 2k + 1.
+uvec4 x_level_vector(uint i) { return xq_vec4[i]; }
+vec2 x_half_scales(uint block) {
+  uint first = quantized_scales_word(pc.cols) + 2u * block;
+  return vec2(xq_floats[first], xq_floats[first + 1u]);
+}
+
+// The RMS scale of the producer's raw values (1 without NORM_INPUT), for the row sums: each lane
+// sums some groups' sums of squares, then the subgroup adds them up.
+float prequantized_rms_scale() {
+  if ((pc.flags & NORM_INPUT) == 0u) return 1.0;
+  float sum_squares = 0.0;
+  uint first = quantized_sum_squares_word(pc.cols);
+  for (uint g = gl_SubgroupInvocationID; g < pc.cols / QUANTIZED_GROUP; g += gl_SubgroupSize)
+    sum_squares += xq_floats[first + g];
+  return 1.0 / sqrt(subgroupAdd(sum_squares) / float(pc.cols) + pc.eps);
+}
+#endif
+
 #include "matvec_int8_chunks.glsl"
+#include "matvec_int8_output_quantization.glsl"
 
 // Per subgroup: the ROWS row sums and the ROWS sums of the paired matrix.
 const uint VALUES = 2u * ROWS;
@@ -267,6 +314,7 @@ void main() {
   uint lane = gl_SubgroupInvocationID;
   uint chunks_per_step = gl_SubgroupSize * CHUNKS;
   bool paired = (pc.flags & SWIGLU_PAIR) != 0u;
+  bool quantizing = (pc.flags & QUANTIZE_OUTPUT) != 0u;
   float row_scale = 1.0;  // rms_scale_after_staging, once x is staged
 
   for (uint pass = 0; pass < pc.passes; ++pass) {
@@ -276,6 +324,8 @@ void main() {
     uint row_starts[ROWS];
     for (uint r = 0; r < ROWS; ++r)
       row_starts[r] = pc.weight_offset + min(first_row + r, pc.rows - 1u) * pc.row_bytes;
+    float next_weights[ROWS];  // loaded now, used after the sums
+    for (uint r = 0; r < ROWS; ++r) next_weights[r] = quantizing ? next_weight(first_row + r) : 1.0;
 
     float values[VALUES];
     for (uint v = 0; v < VALUES; ++v) values[v] = 0.0;
@@ -296,8 +346,12 @@ void main() {
           if (paired) pair_weights[r][c] = load_chunk(row_starts[r] + pc.pair_offset, chunks[c]);
         }
       if (pass == 0u && step == 0u) {
+#ifdef X_PREQUANTIZED
+        row_scale = prequantized_rms_scale();
+#else
         stage_x();
         row_scale = rms_scale_after_staging();
+#endif
       }
       for (uint c = 0; c < CHUNKS; ++c) {
         if (!valid[c]) continue;
@@ -319,7 +373,10 @@ void main() {
         float up = values[ROWS + r];
         total = total / (1.0 + exp(-total)) * up;
       }
-      write_row(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags, pc.epilogue);
+      float written =
+          write_row(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags, pc.epilogue);
+      if (quantizing) keep_pass_output(gl_SubgroupID * ROWS + r, written, next_weights[r]);
     }
+    if (quantizing) quantize_pass(workgroup_first_row + pass * rows_per_pass);
   }
 }

@@ -1,27 +1,53 @@
 // The inner loop of matvec_int8.comp for one weight type: a row is cut into chunks of CHUNK = 64
 // elements (two blocks of x); load_chunk reads a chunk of a row from the device layout of
 // src/backend/vulkan/weight_layout.h with 16-byte loads, load_chunk_input the chunk's int8 x from
-// shared memory, and chunk_dot multiplies them with dot4 (four int8 products per call), applying the
-// weight and x scales in float. Expects weight_vec4, x_levels, x_scales, x_sums and dot4 from
+// shared memory (or the producer's quantized vector), and chunk_dot multiplies them with dot4 (four
+// int8 products per call), applying the weight and x scales in float. Expects weight_vec4,
+// x_level_vector, x_half_scales, x_sums (when staged) and dot4 from
 // matvec_int8.comp, and the layout constants (BLOCK_BYTES, OFFSET_*, QS_BYTES, QUANT_BYTES,
 // SCALE_BYTES) and load_u32/load_f16 from dequant.glsl.
 
 const uint CHUNK = 64;
 
-// The chunk's x: two blocks of 32 levels (which two depends on the type) and their scales.
+// The chunk's x: two blocks of 32 levels (which two depends on the type), the scales of their
+// halves of 16 (staged x has one scale per block, repeated; a producer's quantized x one per 16)
+// and, for the types that need them, the sums of their levels times the scales.
 struct ChunkInput {
   uvec4 levels[4];  // first block: [0], [1]; second block: [2], [3]
-  vec2 scales;
+  vec4 scales;      // of levels[0] .. levels[3]
+#ifdef USES_X_SUMS
+  vec2 sums;
+#endif
 };
-ChunkInput load_x_blocks(uint first_block, uint second_block) {
-  return ChunkInput(uvec4[4](x_levels[2u * first_block], x_levels[2u * first_block + 1u],
-                             x_levels[2u * second_block], x_levels[2u * second_block + 1u]),
-                    vec2(x_scales[first_block], x_scales[second_block]));
-}
 
 // The dot product of 16 packed levels with 16 levels of x.
 int dot16(uvec4 w, uvec4 x) {
   return dot4(w.x, x.x) + dot4(w.y, x.y) + dot4(w.z, x.z) + dot4(w.w, x.w);
+}
+
+#ifdef USES_X_SUMS
+// Block `block`'s level sum times its scales: staged with x, or counted here from its levels (a
+// producer's quantized x carries no sums: 16 dot4 per chunk cost less than a load).
+float x_sum(uint block, uvec4 first_half, uvec4 second_half, vec2 scales) {
+#ifdef X_PREQUANTIZED
+  const uvec4 ONES = uvec4(0x01010101u);
+  return scales.x * float(dot16(first_half, ONES)) + scales.y * float(dot16(second_half, ONES));
+#else
+  return x_sums[block];
+#endif
+}
+#endif
+
+ChunkInput load_x_blocks(uint first_block, uint second_block) {
+  ChunkInput ci;
+  ci.levels = uvec4[4](x_level_vector(2u * first_block), x_level_vector(2u * first_block + 1u),
+                       x_level_vector(2u * second_block), x_level_vector(2u * second_block + 1u));
+  ci.scales = vec4(x_half_scales(first_block), x_half_scales(second_block));
+#ifdef USES_X_SUMS
+  ci.sums = vec2(x_sum(first_block, ci.levels[0], ci.levels[1], ci.scales.xy),
+                 x_sum(second_block, ci.levels[2], ci.levels[3], ci.scales.zw));
+#endif
+  return ci;
 }
 
 const uint NIBBLES = 0x0f0f0f0fu;
@@ -66,15 +92,15 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
     high[h] |= ((w.qh[h] >> (sub_block + 1u)) & 0x01010101u) << 4;
 #endif
   }
-  int low_sum = dot16(low[0], ci.levels[0]) + dot16(low[1], ci.levels[1]);
-  int high_sum = dot16(high[0], ci.levels[2]) + dot16(high[1], ci.levels[3]);
+  float low_sum = float(dot16(low[0], ci.levels[0])) * ci.scales.x +
+                  float(dot16(low[1], ci.levels[1])) * ci.scales.y;
+  float high_sum = float(dot16(high[0], ci.levels[2])) * ci.scales.z +
+                   float(dot16(high[1], ci.levels[3])) * ci.scales.w;
   vec2 d = unpackHalf2x16(w.header.x);  // d, dmin
   uvec2 low_sm = k_scale_min(w.header, sub_block);
   uvec2 high_sm = k_scale_min(w.header, sub_block + 1u);
-  uint first = 2u * chunk;
-  return d.x * (float(int(low_sm.x) * low_sum) * ci.scales.x +
-                float(int(high_sm.x) * high_sum) * ci.scales.y) -
-         d.y * (float(low_sm.y) * x_sums[first] + float(high_sm.y) * x_sums[first + 1u]);
+  return d.x * (float(low_sm.x) * low_sum + float(high_sm.x) * high_sum) -
+         d.y * (float(low_sm.y) * ci.sums.x + float(high_sm.y) * ci.sums.y);
 }
 
 #elif defined(WEIGHT_Q6_K)
@@ -129,9 +155,10 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
     sums[2u + h] = dot16(q6_signed(high), ci.levels[2u + h]);
   }
   uint scale = 8u * n + 2u * p;  // of the low quarter's first 16; + 1 the next 16, + 4 the high
-  int low = q6_scale(w.scales, scale) * sums[0] + q6_scale(w.scales, scale + 1u) * sums[1];
-  int high = q6_scale(w.scales, scale + 4u) * sums[2] + q6_scale(w.scales, scale + 5u) * sums[3];
-  return w.d * (float(low) * ci.scales.x + float(high) * ci.scales.y);
+  return w.d * (float(q6_scale(w.scales, scale) * sums[0]) * ci.scales.x +
+                float(q6_scale(w.scales, scale + 1u) * sums[1]) * ci.scales.y +
+                float(q6_scale(w.scales, scale + 4u) * sums[2]) * ci.scales.z +
+                float(q6_scale(w.scales, scale + 5u) * sums[3]) * ci.scales.w);
 }
 
 #elif defined(WEIGHT_Q8_0)
@@ -153,9 +180,11 @@ ChunkWeights load_chunk(uint row_start, uint chunk) {
                       unpackHalf2x16(weight_words[scales >> 2]));
 }
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
-  int first = dot16(w.qs[0], ci.levels[0]) + dot16(w.qs[1], ci.levels[1]);
-  int second = dot16(w.qs[2], ci.levels[2]) + dot16(w.qs[3], ci.levels[3]);
-  return w.d.x * float(first) * ci.scales.x + w.d.y * float(second) * ci.scales.y;
+  float first = float(dot16(w.qs[0], ci.levels[0])) * ci.scales.x +
+                float(dot16(w.qs[1], ci.levels[1])) * ci.scales.y;
+  float second = float(dot16(w.qs[2], ci.levels[2])) * ci.scales.z +
+                 float(dot16(w.qs[3], ci.levels[3])) * ci.scales.w;
+  return w.d.x * first + w.d.y * second;
 }
 
 #elif defined(WEIGHT_Q4_0) || defined(WEIGHT_Q4_1) || defined(WEIGHT_Q5_0) || defined(WEIGHT_Q5_1)
@@ -208,13 +237,13 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
                   fifth_bits(w.high[h], 7u));
 #endif
     float dot_value = float(dot16(low, ci.levels[2u * h]) + dot16(high, ci.levels[2u * h + 1u]));
-    float x_sum = x_sums[2u * chunk + h];
+    float block_sum = ci.sums[h];
 #if defined(WEIGHT_Q4_0)
-    total += w.d[h] * (ci.scales[h] * dot_value - 8.0 * x_sum);
+    total += w.d[h] * (ci.scales[2u * h] * dot_value - 8.0 * block_sum);
 #elif defined(WEIGHT_Q5_0)
-    total += w.d[h] * (ci.scales[h] * dot_value - 16.0 * x_sum);
+    total += w.d[h] * (ci.scales[2u * h] * dot_value - 16.0 * block_sum);
 #else
-    total += w.d[h] * ci.scales[h] * dot_value + w.m[h] * x_sum;
+    total += w.d[h] * ci.scales[2u * h] * dot_value + w.m[h] * block_sum;
 #endif
   }
   return total;

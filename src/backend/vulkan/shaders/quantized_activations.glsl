@@ -1,0 +1,14 @@
+// A vector of n floats (n a multiple of 16) handed from one int8 mat-vec to the next already
+// quantized (matvec_int8.comp: QUANTIZE_OUTPUT writes it, X_PREQUANTIZED reads it), in groups of 16
+// values (levels roundEven(v * 127 / max|v|), scale max|v| / 127): a group is what one workgroup
+// pass of the producer computes, so each workgroup quantizes its own rows and no workgroup waits for
+// another. As 32-bit words:
+//   [0, n/4)          the levels, 4 per word, lowest byte first;
+//   [n/4, + n/16)     the scale of each group;
+//   [.., + n/16)      per group, the sum of the squares of the raw values (before the next norm's
+//                     weights), from which a consumer takes the RMS scale.
+// kernels.cpp (quantized_activation_bytes) mirrors this.
+
+const uint QUANTIZED_GROUP = 16;
+uint quantized_scales_word(uint n) { return n / 4u; }
+uint quantized_sum_squares_word(uint n) { return n / 4u + n / 16u; }
