@@ -74,8 +74,10 @@ struct AttentionPartialPreparingPush {
   uint32_t n_rot, neox;
   float q_norm_eps, k_norm_eps;
 };
+// AttentionPartialPush::final, as shaders/attention_partial.comp names its bits.
+constexpr uint32_t kAttentionFinal = 1, kAttentionQuantizeResult = 2;
 struct AttentionCombinePush {
-  uint32_t n_heads, head_dim, n_chunks, chunk_len, capacity;
+  uint32_t n_heads, head_dim, n_chunks, chunk_len, capacity, quantize;
 };
 struct CountPush {
   uint32_t n;
@@ -492,9 +494,14 @@ uint64_t attention_scratch_floats(Pipelines& pipelines, const AttentionShape& sh
   return uint64_t{shape.n_heads} * group_count(capacity, chunk_len) * (shape.head_dim + 2);
 }
 
+bool attention_quantizes_output(const AttentionShape& shape) {
+  return shape.head_dim % kQuantizedGroup == 0;
+}
+
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
                       const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
-                      const AttentionShape& shape, const AttentionPreparation* preparation) {
+                      const AttentionShape& shape, const AttentionPreparation* preparation,
+                      const BufferRange* quantized_out) {
   if (shape.n_kv_heads == 0 || shape.n_heads % shape.n_kv_heads != 0)
     fail("Vulkan attention: {} heads cannot share {} KV heads", shape.n_heads, shape.n_kv_heads);
   if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
@@ -514,14 +521,25 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   const uint32_t chunk_len = attention_chunk_len(pipelines, cache.capacity);
   const uint32_t n_chunks = group_count(cache.capacity, chunk_len);
   const bool single_chunk = n_chunks == 1;
-  AttentionPartialPush partial{shape.n_heads, shape.n_kv_heads,      shape.head_dim,
-                               n_chunks,      cache.capacity,        shape.scale,
-                               chunk_len,     single_chunk ? 1u : 0u};
-  const GroupCount groups{n_chunks, shape.n_heads, 1};
-  // One chunk writes the output itself; several write partial sums for the combine step.
+  const uint64_t n = uint64_t{shape.n_heads} * shape.head_dim;
+  if (quantized_out != nullptr &&
+      (!attention_quantizes_output(shape) || quantized_out->size < quantized_activation_bytes(n)))
+    fail("Vulkan attention: cannot quantize heads of {} values into {} bytes", shape.head_dim,
+         quantized_out->size);
+  // One chunk writes the output itself; several write partial sums for the combine step. Whichever
+  // writes the output quantizes it; unused, the quantized output is bound to what it writes anyway.
   const BufferRange& result = single_chunk ? out : scratch;
+  const BufferRange& partial_quantized =
+      single_chunk && quantized_out != nullptr ? *quantized_out : result;
+  const uint32_t final =
+      single_chunk ? kAttentionFinal | (quantized_out != nullptr ? kAttentionQuantizeResult : 0u)
+                   : 0u;
+  AttentionPartialPush partial{shape.n_heads,  shape.n_kv_heads, shape.head_dim, n_chunks,
+                               cache.capacity, shape.scale,      chunk_len,      final};
+  const GroupCount groups{n_chunks, shape.n_heads, 1};
   if (preparation == nullptr) {
-    sequence.dispatch("attention_partial", {q, cache.keys, cache.values, step, result}, partial,
+    sequence.dispatch("attention_partial",
+                      {q, cache.keys, cache.values, step, result, partial_quantized}, partial,
                       groups);
   } else {
     check_preparation(*preparation, shape);
@@ -530,12 +548,14 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
                                              preparation->k_norm_eps};
     sequence.dispatch("attention_partial_rope_store",
                       {q, cache.keys, cache.values, step, result, preparation->keys,
-                       preparation->values, preparation->constants},
+                       preparation->values, preparation->constants, partial_quantized},
                       push, groups);
   }
   if (single_chunk) return;
-  AttentionCombinePush combine{shape.n_heads, shape.head_dim, n_chunks, chunk_len, cache.capacity};
-  sequence.dispatch("attention_combine", {scratch, step, out}, combine,
+  AttentionCombinePush combine{shape.n_heads, shape.head_dim, n_chunks,
+                               chunk_len,     cache.capacity, quantized_out != nullptr ? 1u : 0u};
+  sequence.dispatch("attention_combine",
+                    {scratch, step, out, quantized_out != nullptr ? *quantized_out : out}, combine,
                     sequence.linear_groups(shape.n_heads));
 }
 

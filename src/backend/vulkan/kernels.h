@@ -178,14 +178,21 @@ std::vector<float> attention_preparation_constants(std::span<const float> q_norm
                                                    std::span<const float> k_norm_weight,
                                                    std::span<const float> inverse_frequencies);
 
+// Whether encode_attention can quantize its output for the next mat-vec (`quantized_out`): heads
+// of a multiple of 16 values.
+bool attention_quantizes_output(const AttentionShape& shape);
+
 // Causal attention of the query q (n_heads x head_dim) over positions 0..step.pos of the cache; out
 // is n_heads x head_dim. `scratch` holds attention_scratch_floats() floats. One dispatch for caches
 // of up to 2 workgroup widths of positions, two (partial sums, then their combination) above. With
-// `preparation`, the first dispatch also prepares q and stores this token's keys and values.
+// `preparation`, the first dispatch also prepares q and stores this token's keys and values. With
+// `quantized_out` (quantized_activation_bytes(n_heads x head_dim) bytes), the output is also
+// quantized there for the mat-vec that reads it (MatVecFusions::quantized_x, without a norm).
 void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvCacheRanges& cache,
                       const BufferRange& step, const BufferRange& scratch, const BufferRange& out,
                       const AttentionShape& shape,
-                      const AttentionPreparation* preparation = nullptr);
+                      const AttentionPreparation* preparation = nullptr,
+                      const BufferRange* quantized_out = nullptr);
 
 // out = silu(gate) * up over n values; out may be gate or up.
 void encode_swiglu(CommandSequence& sequence, const BufferRange& gate, const BufferRange& up,

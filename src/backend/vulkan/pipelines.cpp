@@ -69,13 +69,17 @@ constexpr PipelineRecord kRecords[] = {
     PipelineRecord{"kv_store", 5, bit(2) | bit(3), 2 * 4, 8, false},
     // q, k cache, v cache, step, partial sums or (final) out; {n_heads, n_kv_heads, head_dim,
     // n_chunks, capacity, scale, chunk_len, final}
-    PipelineRecord{"attention_partial", 5, bit(4), 8 * 4, 4, true},
+    // ..., and the quantized output heads (QUANTIZE_RESULT)
+    PipelineRecord{"attention_partial", 6, bit(4) | bit(5), 8 * 4, 4, true},
     // The same with qwen3's q/k norms, the RoPE and the KV store folded in (of one width with it:
     // the host cuts chunks by attention_partial's), adding k, v, and the q and k norm weights and
     // inverse frequencies in one buffer; {the above, n_rot, neox, q_norm_eps, k_norm_eps}
-    PipelineRecord{"attention_partial_rope_store", 8, bit(1) | bit(2) | bit(4), 12 * 4, 4, true},
-    // partial, step, out; {n_heads, head_dim, n_chunks, chunk_len, capacity}
-    PipelineRecord{"attention_combine", 3, bit(2), 5 * 4, 4, false},
+    // (then the quantized output heads)
+    PipelineRecord{"attention_partial_rope_store", 9, bit(1) | bit(2) | bit(4) | bit(8), 12 * 4, 4,
+                   true},
+    // partial, step, out, quantized out; {n_heads, head_dim, n_chunks, chunk_len, capacity,
+    // quantize}
+    PipelineRecord{"attention_combine", 4, bit(2) | bit(3), 6 * 4, 4, false},
     // gate, up, out; {n}
     PipelineRecord{"swiglu", 3, bit(2), 4, 8, false},
     // a, b, out; {n}

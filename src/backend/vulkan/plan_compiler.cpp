@@ -42,6 +42,10 @@ std::vector<float> dequantized(const plan::WeightRef& weight) {
   return values;
 }
 
+AttentionShape attention_shape(const plan::Attention& op) {
+  return {op.n_heads, op.n_kv_heads, op.head_dim, op.scale};
+}
+
 // Checks, before anything is allocated, that every op has a kernel for its weights.
 void check_supported(const plan::Plan& plan) {
   for (const plan::Op& op : plan.ops) {
@@ -245,20 +249,30 @@ void CompiledPlan::plan_handoffs(const Pipelines& pipelines, Transfer& transfer)
   auto weights_of = [&](size_t index) {
     return matrix(std::get<plan::MatVec>(plan_.ops[index].kind).weight);
   };
-  handoffs_ = plan_quantized_handoffs(
-      plan_, fusions_,
-      [&](size_t index) { return matvec_quantizes_output(pipelines, weights_of(index)); },
-      [&](size_t index) { return matvec_reads_quantized_x(pipelines, weights_of(index)); });
+  auto can_produce = [&](size_t index) {
+    if (const auto* attention = std::get_if<plan::Attention>(&plan_.ops[index].kind))
+      return attention_quantizes_output(attention_shape(*attention));
+    return matvec_quantizes_output(pipelines, weights_of(index));
+  };
+  handoffs_ = plan_quantized_handoffs(plan_, fusions_, can_produce, [&](size_t index) {
+    return matvec_reads_quantized_x(pipelines, weights_of(index));
+  });
   for (size_t h = 0; h < handoffs_.size(); ++h) {
     const QuantizedHandoff& handoff = handoffs_[h];
-    const uint64_t rows = weights_of(handoff.producer).rows;
+    // As many values as the consumers' rows are long.
+    const uint64_t rows = weights_of(handoff.consumers.front()).cols;
     handoff_buffers_.emplace_back(
         transfer.context(), quantized_activation_bytes(rows), MemoryRole::Activations,
         fmt::format("'{}' quantized for the next mat-vecs", plan_.ops[handoff.producer].name));
-    transfer.fill_zero(handoff_buffers_.back());  // the block counters start at 0
     handoff_of_producer_[handoff.producer] = h;
     for (size_t consumer : handoff.consumers) handoff_of_consumer_[consumer] = h;
   }
+  for (const Buffer& buffer : handoff_buffers_) handoff_ranges_.push_back(whole(buffer));
+}
+
+const BufferRange* CompiledPlan::quantized_output_of(size_t index) const {
+  const auto producer = handoff_of_producer_.find(index);
+  return producer == handoff_of_producer_.end() ? nullptr : &handoff_ranges_[producer->second];
 }
 
 void CompiledPlan::reset_states(Transfer& transfer) {
@@ -336,7 +350,7 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
     std::visit(
         [&](const auto& kind) {
           if constexpr (std::is_same_v<std::decay_t<decltype(kind)>, plan::Attention>)
-            record_attention(sequence, kind, positions);
+            record_attention(sequence, kind, positions, fold ? quantized_output_of(i) : nullptr);
           else
             record_op(sequence, kind);
         },
@@ -412,11 +426,10 @@ void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index,
     fusions.quantized_x = &quantized_x;
     label += " (x quantized by its producer)";
   }
-  BufferRange quantized_output, next_norm_weight;
+  BufferRange next_norm_weight;
   if (auto producer = handoff_of_producer_.find(index); producer != handoff_of_producer_.end()) {
     const QuantizedHandoff& handoff = handoffs_[producer->second];
-    quantized_output = whole(handoff_buffers_[producer->second]);
-    fusions.quantize_output = &quantized_output;
+    fusions.quantize_output = quantized_output_of(index);
     if (handoff.norm) {
       next_norm_weight =
           vector_weight(std::get<plan::RmsNorm>(plan_.ops[*handoff.norm].kind).weight);
@@ -476,8 +489,8 @@ void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t ind
   KvCacheRanges attended = cache(op.cache);
   attended.capacity = std::min(attended.capacity, positions);
   encode_attention(sequence, activation(op.q), attended, whole(step_), whole(*attention_scratch_),
-                   activation(op.out),
-                   AttentionShape{op.n_heads, op.n_kv_heads, op.head_dim, op.scale}, &preparation);
+                   activation(op.out), attention_shape(op), &preparation,
+                   quantized_output_of(index));
 }
 
 void CompiledPlan::record_op(CommandSequence& sequence, const plan::Embed& op) const {
@@ -509,12 +522,11 @@ void CompiledPlan::record_op(CommandSequence& sequence, const plan::KvStore& op)
 }
 
 void CompiledPlan::record_attention(CommandSequence& sequence, const plan::Attention& op,
-                                    uint32_t positions) const {
+                                    uint32_t positions, const BufferRange* quantized_out) const {
   KvCacheRanges attended = cache(op.cache);
   attended.capacity = std::min(attended.capacity, positions);
   encode_attention(sequence, activation(op.q), attended, whole(step_), whole(*attention_scratch_),
-                   activation(op.out),
-                   AttentionShape{op.n_heads, op.n_kv_heads, op.head_dim, op.scale});
+                   activation(op.out), attention_shape(op), nullptr, quantized_out);
 }
 
 void CompiledPlan::record_op(CommandSequence& sequence, const plan::SwiGLU& op) const {

@@ -101,8 +101,11 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::Add& op) const;
   void record_op(CommandSequence& sequence, const plan::Rope& op) const;
   void record_op(CommandSequence& sequence, const plan::KvStore& op) const;
-  void record_attention(CommandSequence& sequence, const plan::Attention& op,
-                        uint32_t positions) const;
+  // With `quantized_out`, the attention also quantizes its output there (a handoff's).
+  void record_attention(CommandSequence& sequence, const plan::Attention& op, uint32_t positions,
+                        const BufferRange* quantized_out) const;
+  // The quantized vector the dispatch of op `index` writes for its handoff, or nullptr.
+  const BufferRange* quantized_output_of(size_t index) const;
   void record_op(CommandSequence& sequence, const plan::SwiGLU& op) const;
   void record_op(CommandSequence& sequence, const plan::SliceHeads& op) const;
   void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
@@ -120,8 +123,9 @@ class CompiledPlan {
   size_t head_begin_ = 0;
   FusionPlan fusions_;
   std::vector<QuantizedHandoff> handoffs_;
-  std::vector<Buffer> handoff_buffers_;           // per handoff: the quantized vector
-  std::map<size_t, size_t> handoff_of_producer_;  // MatVec op index -> handoff
+  std::vector<Buffer> handoff_buffers_;           // per handoff: the quantized vector...
+  std::vector<BufferRange> handoff_ranges_;       // ...and all of it as a range
+  std::map<size_t, size_t> handoff_of_producer_;  // MatVec or Attention op index -> handoff
   std::map<size_t, size_t> handoff_of_consumer_;  // MatVec op index -> handoff
   std::vector<Buffer> weight_buffers_;            // distinct tensors (tied weights share one)
   std::vector<size_t> weight_buffer_of_;          // per plan weight: index into weight_buffers_

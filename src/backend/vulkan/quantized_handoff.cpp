@@ -6,10 +6,12 @@ namespace quant::vulkan {
 
 namespace {
 
-// The buffer the dispatch of MatVec op `index` writes last (its residual add's or SwiGLU's output),
-// or nullopt when its epilogue rotates or stores the rows.
+// The buffer the dispatch of MatVec or Attention op `index` writes last (a mat-vec's residual add's
+// or SwiGLU's output), or nullopt when a mat-vec's epilogue rotates or stores the rows.
 std::optional<plan::BufferId> dispatch_output(const plan::Plan& plan, const FusionPlan& fusions,
                                               size_t index) {
+  if (const auto* attention = std::get_if<plan::Attention>(&plan.ops[index].kind))
+    return attention->out;
   const OpFolds& fold = fusions.folds[index];
   if (fold.rope || fold.kv_store) return std::nullopt;
   if (fold.residual_add) return std::get<plan::Add>(plan.ops[*fold.residual_add].kind).out;
@@ -17,13 +19,16 @@ std::optional<plan::BufferId> dispatch_output(const plan::Plan& plan, const Fusi
   return std::get<plan::MatVec>(plan.ops[index].kind).out;
 }
 
-// The MatVec op whose dispatch computes op `index`: itself, or the one it is folded into as a
-// residual add or a SwiGLU.
-std::optional<size_t> computing_matvec(const plan::Plan& plan, const FusionPlan& fusions,
-                                       size_t index) {
-  if (!fusions.folded[index])
-    return std::holds_alternative<plan::MatVec>(plan.ops[index].kind) ? std::optional(index)
-                                                                      : std::nullopt;
+// The MatVec or Attention op whose dispatch computes op `index`: itself, or the mat-vec it is
+// folded into as a residual add or a SwiGLU.
+std::optional<size_t> computing_dispatch(const plan::Plan& plan, const FusionPlan& fusions,
+                                         size_t index) {
+  if (!fusions.folded[index]) {
+    const plan::OpKind& kind = plan.ops[index].kind;
+    const bool producer_kind =
+        std::holds_alternative<plan::MatVec>(kind) || std::holds_alternative<plan::Attention>(kind);
+    return producer_kind ? std::optional(index) : std::nullopt;
+  }
   for (size_t i = 0; i < index; ++i)
     if (fusions.folds[i].residual_add == index || fusions.folds[i].swiglu == index) return i;
   return std::nullopt;
@@ -57,10 +62,11 @@ std::vector<QuantizedHandoff> plan_quantized_handoffs(
     const plan::BufferId x = norm ? std::get<plan::RmsNorm>(plan.ops[*norm].kind).in : matvec->in;
     const std::optional<size_t> writer = last_writer(plan, i, x);
     if (!writer) continue;
-    const std::optional<size_t> producer = computing_matvec(plan, fusions, *writer);
+    const std::optional<size_t> producer = computing_dispatch(plan, fusions, *writer);
     if (!producer || dispatch_output(plan, fusions, *producer) != std::optional(x) ||
         !can_produce(*producer))
       continue;
+    if (norm && std::holds_alternative<plan::Attention>(plan.ops[*producer].kind)) continue;
     QuantizedHandoff* handoff = nullptr;
     for (QuantizedHandoff& existing : handoffs)
       if (existing.producer == *producer) handoff = &existing;

@@ -36,6 +36,13 @@ struct ModelCase {
   // tiny-qwen35-Q4_K_M just past that, the CPU's exact mode as much as the Vulkan backend (the
   // reference README, "Tolerances", says why that model amplifies rounding): it gets 0.3%.
   double llama_perplexity_tolerance = 2e-3;
+  // The same bound with int8 activations, and for the Vulkan perplexity against the CPU's. The
+  // GPU quantizes a mat-vec's input in groups of 16 as its producer writes it
+  // (quantized_handoff.h), not in the CPU's (and llama.cpp's) Q8_0 or Q8_K blocks, so the two round
+  // differently by int8 steps, about 8 times F16's rounding; tiny-qwen35 amplifies that (the README
+  // measures F16-sized noise moving its logits by ~7e-3): it gets 0.5%. A wrong convention moves it
+  // by far more.
+  double int8_perplexity_tolerance = 2e-3;
 };
 
 void PrintTo(const ModelCase& model_case, std::ostream* os) {
@@ -69,9 +76,9 @@ TEST_P(ModelParityTest, VulkanMatchesTheCpuBackendAndLlamaPerplexity) {
       ParityOptions{
           .context_length = kPerplexityContext,
           .exact_activations = exact,
-          .limits =
-              exact ? ParityLimits{}
-                    : int8_parity_limits(model_case.name, model_case.llama_perplexity_tolerance),
+          .limits = exact
+                        ? ParityLimits{}
+                        : int8_parity_limits(model_case.name, model_case.int8_perplexity_tolerance),
           .perplexity = {.context = kPerplexityContext, .max_chunks = kPerplexityChunks}});
 
   const double llama_cpp =
@@ -82,19 +89,27 @@ TEST_P(ModelParityTest, VulkanMatchesTheCpuBackendAndLlamaPerplexity) {
           .at(kPerplexityChunks - 1)
           .get<double>();
   const double vulkan_ppl = figures.vulkan_perplexity.ppl;
-  EXPECT_NEAR(vulkan_ppl / llama_cpp, 1.0, model_case.llama_perplexity_tolerance)
+  EXPECT_NEAR(vulkan_ppl / llama_cpp, 1.0,
+              exact ? model_case.llama_perplexity_tolerance : model_case.int8_perplexity_tolerance)
       << "vulkan " << vulkan_ppl << ", llama-perplexity " << llama_cpp;
   std::printf("  %s (%s): %s; llama-perplexity %.4f (%+.2e)\n", model_case.name,
               exact ? "exact" : "int8 activations", describe(figures).c_str(), llama_cpp,
               vulkan_ppl / llama_cpp - 1.0);
 }
 
-const ModelCase kModels[] = {
-    {"stories260K-f32"},         {"tiny-llama-f16"},      {"tiny-llama-Q8_0"},
-    {"tiny-llama-Q4_K_M"},       {"tiny-llama-deep-f16"}, {"tiny-llama-deep-Q8_0"},
-    {"tiny-llama-deep-Q4_K_M"},  {"tiny-qwen3-f16"},      {"tiny-qwen3-Q8_0"},
-    {"tiny-qwen3-Q4_K_M"},       {"tiny-qwen35-f16"},     {"tiny-qwen35-Q8_0"},
-    {"tiny-qwen35-Q4_K_M", 3e-3}};
+const ModelCase kModels[] = {{"stories260K-f32"},
+                             {"tiny-llama-f16"},
+                             {"tiny-llama-Q8_0"},
+                             {"tiny-llama-Q4_K_M"},
+                             {"tiny-llama-deep-f16"},
+                             {"tiny-llama-deep-Q8_0"},
+                             {"tiny-llama-deep-Q4_K_M"},
+                             {"tiny-qwen3-f16"},
+                             {"tiny-qwen3-Q8_0"},
+                             {"tiny-qwen3-Q4_K_M"},
+                             {"tiny-qwen35-f16"},
+                             {"tiny-qwen35-Q8_0", 2e-3, 5e-3},
+                             {"tiny-qwen35-Q4_K_M", 3e-3, 5e-3}};
 
 // Every model exact; the quantized ones also with int8 activations (with float weights both modes
 // compute the same).

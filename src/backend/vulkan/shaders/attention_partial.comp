@@ -15,6 +15,8 @@
 // for the key of their KV head and use that key and the raw value for position step_pos instead of
 // the caches' row step_pos, which the first query head of each KV group writes. No workgroup reads
 // the row the dispatch writes, so it needs no barrier inside.
+// With FINAL and QUANTIZE_RESULT it also quantizes its head for the output projection
+// (quantize_head.glsl).
 
 #include "common.glsl"
 #include "reduce.glsl"
@@ -37,6 +39,9 @@ layout(binding = 6) readonly buffer Value { vec4 v[]; };
 // The q norm weights (head_dim floats), the k norm weights (head_dim floats) and the RoPE's inverse
 // frequencies (n_rot / 2 floats), one after the other.
 layout(binding = 7) readonly buffer Constants { float constants[]; };
+layout(binding = 8) writeonly buffer QuantizedOutput { uint quantized_out[]; };
+#else
+layout(binding = 5) writeonly buffer QuantizedOutput { uint quantized_out[]; };
 #endif
 
 layout(push_constant) uniform Push {
@@ -47,7 +52,7 @@ layout(push_constant) uniform Push {
   uint capacity;  // positions the caches hold
   float scale;
   uint chunk_len;  // positions per chunk, a multiple of WORKGROUP_SIZE
-  uint final;      // 1: a single chunk, normalized into `result` as the output heads
+  uint final;      // FINAL: a single chunk, normalized into `result` as the output heads
 #ifdef QK_NORM_ROPE_STORE
   uint n_rot;  // even, at most head_dim
   uint neox;   // 0: adjacent pairs, 1: halves
@@ -56,11 +61,17 @@ layout(push_constant) uniform Push {
 #endif
 } pc;
 
+const uint FINAL = 1u, QUANTIZE_RESULT = 2u;
+
 // Vectors of a key, or positions of the value sum, each invocation loads before it uses them.
 const uint UNROLL = 8;
 
 shared float weights[WORKGROUP_SIZE];
 shared vec4 group_sums[WORKGROUP_SIZE];
+// With QUANTIZE_RESULT, the normalized head.
+shared vec4 head_output[WORKGROUP_SIZE];
+float head_value(uint i) { return head_output[i / 4u][i % 4u]; }
+#include "quantize_head.glsl"
 
 #ifdef QK_NORM_ROPE_STORE
 #include "rotation.glsl"
@@ -212,17 +223,22 @@ void main() {
   if (lane < dim4) {
     vec4 total = vec4(0.0);
     for (uint g = 0; g < groups; ++g) total += group_sums[g * dim4 + lane];
-    if (pc.final != 0u) {
+    if ((pc.final & FINAL) != 0u) {
       vec4 normalized = total / running_sum;
       for (uint i = 0; i < 4u; ++i) result[4u * (q_offset4 + lane) + i] = normalized[i];
+      head_output[lane] = normalized;
     } else {
       uint out_base = (head * pc.n_chunks + chunk) * (pc.head_dim + 2u);
       for (uint i = 0; i < 4u; ++i) result[out_base + 4u * lane + i] = total[i];
     }
   }
-  if (lane == 0u && pc.final == 0u) {
+  if (lane == 0u && (pc.final & FINAL) == 0u) {
     uint out_base = (head * pc.n_chunks + chunk) * (pc.head_dim + 2u);
     result[out_base + pc.head_dim] = running_max;
     result[out_base + pc.head_dim + 1u] = running_sum;
+  }
+  if ((pc.final & QUANTIZE_RESULT) != 0u) {
+    barrier();
+    quantize_head(head);
   }
 }

@@ -87,12 +87,6 @@ int dot4(uint a, uint b) { return dot_packed_int8(a, b, 0); }
 #define USES_X_SUMS
 #endif
 
-// Four levels as signed bytes, saturated as the CPU does.
-uint pack_levels(vec4 levels) {
-  ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
-  return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
-         (uint(q.w & 0xff) << 24);
-}
 float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
 
 #ifndef X_PREQUANTIZED

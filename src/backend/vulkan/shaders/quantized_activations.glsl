@@ -1,5 +1,6 @@
 // A vector of n floats (n a multiple of 16) handed from one int8 mat-vec to the next already
-// quantized (matvec_int8.comp: QUANTIZE_OUTPUT writes it, X_PREQUANTIZED reads it), in groups of 16
+// quantized (matvec_int8.comp: QUANTIZE_OUTPUT writes it, X_PREQUANTIZED reads it; the attention
+// kernels write their output heads so for the output projection), in groups of 16
 // values (levels roundEven(v * 127 / max|v|), scale max|v| / 127): a group is what one workgroup
 // pass of the producer computes, so each workgroup quantizes its own rows and no workgroup waits for
 // another. As 32-bit words:
@@ -12,3 +13,10 @@
 const uint QUANTIZED_GROUP = 16;
 uint quantized_scales_word(uint n) { return n / 4u; }
 uint quantized_sum_squares_word(uint n) { return n / 4u + n / 16u; }
+
+// Four levels as signed bytes, saturated as the CPU does.
+uint pack_levels(vec4 levels) {
+  ivec4 q = clamp(ivec4(levels), ivec4(-128), ivec4(127));
+  return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
+         (uint(q.w & 0xff) << 24);
+}

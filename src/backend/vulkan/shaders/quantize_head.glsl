@@ -1,0 +1,31 @@
+// The attention kernels' QUANTIZE_RESULT: one head of the output, quantized for the mat-vec that
+// reads it next (the output projection) in the format of quantized_activations.glsl, without norm
+// weights, so that its workgroups need not stage x. The includer defines head_value(i) (element i
+// of the head, from shared memory written before a barrier) and binds quantized_out; pc has n_heads
+// and head_dim (a multiple of 16: the host checks). An invocation per group of 16.
+
+#include "quantized_activations.glsl"
+
+void quantize_head(uint head) {
+  uint n = pc.n_heads * pc.head_dim;
+  for (uint g = gl_LocalInvocationIndex; g < pc.head_dim / QUANTIZED_GROUP;
+       g += WORKGROUP_SIZE) {
+    uint first = QUANTIZED_GROUP * g;
+    float amax = 0.0, sum_squares = 0.0;
+    for (uint k = 0; k < QUANTIZED_GROUP; ++k) {
+      float value = head_value(first + k);
+      amax = max(amax, abs(value));
+      sum_squares += value * value;
+    }
+    float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
+    uint element = head * pc.head_dim + first;
+    for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w) {
+      uint i = first + 4u * w;
+      vec4 values = vec4(head_value(i), head_value(i + 1u), head_value(i + 2u), head_value(i + 3u));
+      quantized_out[element / 4u + w] = pack_levels(roundEven(values * inverse_scale));
+    }
+    uint group = element / QUANTIZED_GROUP;
+    quantized_out[quantized_scales_word(n) + group] = floatBitsToUint(amax / 127.0);
+    quantized_out[quantized_sum_squares_word(n) + group] = floatBitsToUint(sum_squares);
+  }
+}
