@@ -36,7 +36,8 @@ struct AttentionBatchPush {
 // rows_per_workgroup (pipelines.cpp), a multiple of 4.
 constexpr uint32_t kMatmulTileTokens = 64;
 constexpr uint32_t kMatmulTokenLanes = kMatmulTileTokens / 8;
-constexpr uint32_t kMatmulStepK = 32;
+constexpr uint32_t kMatmulStepK = 16;
+constexpr uint32_t kMatmulBuffers = 2;  // the tiles being multiplied and the next step's
 // shaders/attention_batch.comp's tiles.
 constexpr uint32_t kAttentionQueryTile = 16;
 constexpr uint32_t kAttentionKeyTile = 16;
@@ -63,7 +64,7 @@ uint32_t matmul_tile_rows(const Pipelines& pipelines, std::string_view name) {
 }
 
 uint64_t matmul_shared_bytes(const Pipelines& pipelines, std::string_view name) {
-  return kMatmulStepK * kVec4Bytes *
+  return kMatmulBuffers * kMatmulStepK * kVec4Bytes *
          ((matmul_tile_rows(pipelines, name) / 4 + 1) + (kMatmulTileTokens / 4 + 1));
 }
 

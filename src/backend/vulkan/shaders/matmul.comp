@@ -8,7 +8,9 @@
 // Tiling: a workgroup computes TILE_ROWS rows x TILE_TOKENS tokens. For each step of STEP_K
 // columns it stages the tile's weights, dequantized to floats (16 per invocation, 16-byte loads in
 // the device layout of src/backend/vulkan/weight_layout.h), and the tokens' activations (vec4
-// loads) in shared memory; then each invocation accumulates a block of BLOCK_ROWS rows x
+// loads) in shared memory, in two buffers: the next step's tiles are staged while the current
+// step's are multiplied, so one barrier per step orders both and the loads' latency overlaps other
+// subgroups' arithmetic. Then each invocation accumulates a block of BLOCK_ROWS rows x
 // BLOCK_TOKENS tokens in registers, reading BLOCK_ROWS / 4 vec4s of weights and two vec4s of
 // activations per column. BLOCK_ROWS (a multiple of 4) is specialization constant 1, the kernel's
 // rows_per_workgroup in pipelines.cpp; the tile's height follows it and the workgroup width
@@ -41,7 +43,7 @@ layout(push_constant) uniform Push {
 
 layout(constant_id = 1) const uint BLOCK_ROWS = 4;
 
-const uint STEP_K = 32;  // a Q8_0 block, a K-quant sub-block
+const uint STEP_K = 16;  // half a Q8_0 block or K-quant sub-block: one piece per row
 const uint PIECE = 16;   // weights one invocation dequantizes at a time
 const uint TILE_TOKENS = 64;
 const uint BLOCK_TOKENS = 8;
@@ -55,8 +57,9 @@ const uint ROW_VECTORS = BLOCK_ROWS / 4u;
 // banks that the staging writes hit.
 const uint WEIGHT_STRIDE = TILE_ROWS / 4u + 1u;
 const uint INPUT_STRIDE = TILE_TOKENS / 4u + 1u;
-shared vec4 staged_weights[STEP_K * WEIGHT_STRIDE];
-shared vec4 staged_inputs[STEP_K * INPUT_STRIDE];
+const uint WEIGHT_TILE = STEP_K * WEIGHT_STRIDE, INPUT_TILE = STEP_K * INPUT_STRIDE;
+shared vec4 staged_weights[2u * WEIGHT_TILE];
+shared vec4 staged_inputs[2u * INPUT_TILE];
 
 // The four bytes of `word`, masked, as floats minus `offset`, without int-to-float conversions
 // (which run at a fraction of the FMA rate on some GPUs): a value v < 2^23 placed in the mantissa
@@ -165,6 +168,28 @@ vec4 load_input4(uint token, uint first) {
   return value;
 }
 
+// Stages the tiles of columns k0 .. k0 + STEP_K - 1 into buffer `slot` (0 or 1).
+void stage(uint k0, uint slot, uint first_row, uint first_token, uint blocks_per_row) {
+  uint lane = gl_LocalInvocationIndex;
+  for (uint p = lane; p < TILE_ROWS * (STEP_K / PIECE); p += WORKGROUP_SIZE) {
+    uint r = p % TILE_ROWS;
+    uint k = (p / TILE_ROWS) * PIECE;
+    uint row = min(first_row + r, pc.rows - 1u);
+    float v[PIECE];
+    dequantize_piece(pc.weight_offset + row * pc.row_bytes, blocks_per_row, k0 + k, v);
+    for (uint i = 0; i < PIECE; ++i)
+      staged_weights[slot * WEIGHT_TILE + (k + i) * WEIGHT_STRIDE + r / 4u][r % 4u] = v[i];
+  }
+  for (uint p = lane; p < TILE_TOKENS * (STEP_K / 4u); p += WORKGROUP_SIZE) {
+    uint t = p / (STEP_K / 4u);
+    if (first_token + t >= pc.n_tokens) break;  // staged but never used
+    uint k = (p % (STEP_K / 4u)) * 4u;
+    vec4 value = load_input4(first_token + t, k0 + k);
+    for (uint j = 0; j < 4u; ++j)
+      staged_inputs[slot * INPUT_TILE + (k + j) * INPUT_STRIDE + t / 4u][t % 4u] = value[j];
+  }
+}
+
 void main() {
   uint lane = gl_LocalInvocationIndex;
   // Neighbouring invocations take neighbouring rows: a subgroup spans few token blocks, so that
@@ -181,31 +206,20 @@ void main() {
   for (uint i = 0; i < BLOCK_TOKENS * ROW_VECTORS; ++i) sums[i] = vec4(0.0);
   bool has_tokens = first_token + token_lane * BLOCK_TOKENS < pc.n_tokens;
 
-  for (uint k0 = 0; k0 < pc.cols; k0 += STEP_K) {
-    for (uint p = lane; p < TILE_ROWS * (STEP_K / PIECE); p += WORKGROUP_SIZE) {
-      uint r = p % TILE_ROWS;
-      uint k = (p / TILE_ROWS) * PIECE;
-      uint row = min(first_row + r, pc.rows - 1u);
-      float v[PIECE];
-      dequantize_piece(pc.weight_offset + row * pc.row_bytes, blocks_per_row, k0 + k, v);
-      for (uint i = 0; i < PIECE; ++i)
-        staged_weights[(k + i) * WEIGHT_STRIDE + r / 4u][r % 4u] = v[i];
-    }
-    for (uint p = lane; p < TILE_TOKENS * (STEP_K / 4u); p += WORKGROUP_SIZE) {
-      uint t = p / (STEP_K / 4u);
-      if (first_token + t >= pc.n_tokens) break;  // staged but never used
-      uint k = (p % (STEP_K / 4u)) * 4u;
-      vec4 value = load_input4(first_token + t, k0 + k);
-      for (uint j = 0; j < 4u; ++j)
-        staged_inputs[(k + j) * INPUT_STRIDE + t / 4u][t % 4u] = value[j];
-    }
-    barrier();
+  stage(0u, 0u, first_row, first_token, blocks_per_row);
+  barrier();
+  for (uint k0 = 0, slot = 0; k0 < pc.cols; k0 += STEP_K, slot ^= 1u) {
+    // The other buffer was last read in the previous step, before its barrier.
+    if (k0 + STEP_K < pc.cols)
+      stage(k0 + STEP_K, slot ^ 1u, first_row, first_token, blocks_per_row);
     if (has_tokens) {
       for (uint k = 0; k < STEP_K; ++k) {
-        vec4 low = staged_inputs[k * INPUT_STRIDE + 2u * token_lane];
-        vec4 high = staged_inputs[k * INPUT_STRIDE + 2u * token_lane + 1u];
+        uint inputs = slot * INPUT_TILE + k * INPUT_STRIDE + 2u * token_lane;
+        vec4 low = staged_inputs[inputs];
+        vec4 high = staged_inputs[inputs + 1u];
         for (uint v = 0; v < ROW_VECTORS; ++v) {
-          vec4 w = staged_weights[k * WEIGHT_STRIDE + v * ROW_LANES + row_lane];
+          vec4 w = staged_weights[slot * WEIGHT_TILE + k * WEIGHT_STRIDE + v * ROW_LANES +
+                                  row_lane];
           for (uint t = 0; t < 4u; ++t) {
             sums[t * ROW_VECTORS + v] += w * low[t];
             sums[(4u + t) * ROW_VECTORS + v] += w * high[t];
@@ -213,7 +227,7 @@ void main() {
         }
       }
     }
-    barrier();  // the next step overwrites the staged tiles
+    barrier();  // the next step's tiles are staged, and this step's may be overwritten
   }
 
   bool accumulate = (pc.flags & ACCUMULATE) != 0u;
