@@ -64,8 +64,8 @@ struct MatVecFusions {
   // is then not read; matvec_reads_quantized_x must hold). With norm_weight, that producer applied
   // the norm weights, and this mat-vec applies the RMS scale (norm_eps) of the values it quantized.
   const BufferRange* quantized_x = nullptr;
-  // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes, zeroed
-  // once before its first use) for the mat-vecs that read it next (their quantized_x), as y times
+  // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes) for the
+  // mat-vecs that read it next (their quantized_x), as y times
   // quantize_norm_weight where that is set (the next RMS norm's weights). matvec_quantizes_output
   // must hold.
   const BufferRange* quantize_output = nullptr;

@@ -1,4 +1,5 @@
-// Which ops the Vulkan plan compiler folds into mat-vecs (fusion.h), on the plans of real
+// Which ops the Vulkan plan compiler folds into mat-vecs (fusion.h), and which mat-vec dispatches
+// hand their output to the next ones already quantized (quantized_handoff.h), on the plans of real
 // architectures and on hand-made plans where a fold would change what some op reads. Needs no
 // device: the decision is made on the plan alone.
 
@@ -6,10 +7,15 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <variant>
+#include <vector>
 
+#include "backend/vulkan/quantized_handoff.h"
 #include "common/shared_data.h"
 #include "model/model.h"
 
@@ -338,6 +344,145 @@ TEST(FusionTest, AttentionTakesNoStoreWhenTheValuesChangeBeforeIt) {
   const FusionPlan fusions = plan_fusions(attention.plan);
   EXPECT_FALSE(fusions.folds[kNormedAttention + 1].q_rope.has_value());
   EXPECT_FALSE(fusions.folded[kNormedKRope]);
+}
+
+// The handoffs of a plan, by producer (each producer has one).
+std::map<size_t, QuantizedHandoff> handoffs_by_producer(
+    const plan::Plan& plan, const FusionPlan& fusions,
+    const std::function<bool(size_t)>& can_produce = [](size_t) { return true; },
+    const std::function<bool(size_t)>& can_consume = [](size_t) { return true; }) {
+  std::map<size_t, QuantizedHandoff> by_producer;
+  for (const QuantizedHandoff& handoff :
+       plan_quantized_handoffs(plan, fusions, can_produce, can_consume)) {
+    EXPECT_FALSE(by_producer.contains(handoff.producer))
+        << plan::describe(plan.ops[handoff.producer]);
+    by_producer[handoff.producer] = handoff;
+  }
+  return by_producer;
+}
+
+// The handoffs of a llama or qwen3 layer stack where every mat-vec and attention may produce and
+// every mat-vec consume: in each layer the attention feeds attn_out (no norm), attn_out
+// (+ residual) feeds ffn_gate (+ up) through ffn_norm, ffn_gate (+ up + SwiGLU) feeds ffn_down,
+// and ffn_down (+ residual) feeds the next layer's q, k and v through its attn_norm, or the logits
+// through the output norm. Layer 0's q, k and v read the embedding; q, k and v hand nothing over
+// (the attention reads them). Returns the number of layers.
+size_t expect_layer_handoffs(const plan::Plan& plan) {
+  const FusionPlan fusions = plan_fusions(plan);
+  const std::map<std::string, size_t> ops = index_ops(plan);
+  const std::map<size_t, QuantizedHandoff> handoffs = handoffs_by_producer(plan, fusions);
+  auto op = [&](int32_t layer, const char* name) {
+    return ops.at(std::to_string(layer) + "/" + name);
+  };
+  auto expect_handoff = [&](size_t producer, std::optional<size_t> norm,
+                            const std::vector<size_t>& consumers) {
+    SCOPED_TRACE(plan::describe(plan.ops[producer]));
+    const auto handoff = handoffs.find(producer);
+    ASSERT_NE(handoff, handoffs.end());
+    EXPECT_EQ(handoff->second.norm, norm);
+    EXPECT_EQ(handoff->second.consumers, consumers);
+  };
+  size_t layers = 0;
+  for (int32_t layer = 0; ops.contains(std::to_string(layer) + "/q"); ++layer, ++layers) {
+    SCOPED_TRACE("layer " + std::to_string(layer));
+    expect_handoff(op(layer, "attn"), std::nullopt, {op(layer, "attn_out")});
+    expect_handoff(op(layer, "attn_out"), op(layer, "ffn_norm"), {op(layer, "ffn_gate")});
+    expect_handoff(op(layer, "ffn_gate"), std::nullopt, {op(layer, "ffn_down")});
+    const bool last = !ops.contains(std::to_string(layer + 1) + "/q");
+    if (last)
+      expect_handoff(op(layer, "ffn_down"), op(-1, "output_norm"), {op(-1, "logits")});
+    else
+      expect_handoff(op(layer, "ffn_down"), op(layer + 1, "attn_norm"),
+                     {op(layer + 1, "q"), op(layer + 1, "k"), op(layer + 1, "v")});
+    for (const char* projection : {"q", "k", "v"})
+      EXPECT_FALSE(handoffs.contains(op(layer, projection))) << projection;
+  }
+  // Nothing else: layer 0's q, k and v (after the embedding) read x as it is.
+  EXPECT_EQ(handoffs.size(), 4 * layers);
+  for (const char* projection : {"q", "k", "v"})
+    for (const auto& [producer, handoff] : handoffs)
+      EXPECT_EQ(std::ranges::count(handoff.consumers, op(0, projection)), 0) << projection;
+  return layers;
+}
+
+TEST(QuantizedHandoffTest, LlamaLayersHandOverAtTheResidualsAndTheSwiglu) {
+  QUANT_REQUIRE_SHARED();
+  const model::Model model =
+      model::Model::load(quant::test::shared_path("data/models/tiny-llama-deep-Q4_K_M.gguf"));
+  const plan::Plan& plan = model.plan();
+  ASSERT_GT(expect_layer_handoffs(plan), 1u);
+  // The consumers q, k and v carry the RoPE and KV store epilogues: they read a quantized x all the
+  // same (and hand nothing over).
+  const FusionPlan fusions = plan_fusions(plan);
+  const std::map<std::string, size_t> ops = index_ops(plan);
+  EXPECT_TRUE(fusions.folds[ops.at("1/q")].rope.has_value());
+  EXPECT_TRUE(fusions.folds[ops.at("1/v")].kv_store.has_value());
+}
+
+TEST(QuantizedHandoffTest, Qwen3LayersHandOverAtTheResidualsAndTheSwiglu) {
+  QUANT_REQUIRE_SHARED();
+  const model::Model model =
+      model::Model::load(quant::test::shared_path("data/models/tiny-qwen3-Q4_K_M.gguf"));
+  EXPECT_GT(expect_layer_handoffs(model.plan()), 0u);
+}
+
+// A producer the device cannot quantize with (can_produce false) leaves its consumers quantizing x
+// themselves; a consumer that cannot read a quantized x (can_consume false) drops out alone.
+TEST(QuantizedHandoffTest, ProducersAndConsumersTheDeviceRefusesDropOut) {
+  QUANT_REQUIRE_SHARED();
+  const model::Model model =
+      model::Model::load(quant::test::shared_path("data/models/tiny-llama-deep-Q4_K_M.gguf"));
+  const plan::Plan& plan = model.plan();
+  const FusionPlan fusions = plan_fusions(plan);
+  const std::map<std::string, size_t> ops = index_ops(plan);
+  const size_t refused_producer = ops.at("0/ffn_down");
+  std::map<size_t, QuantizedHandoff> handoffs =
+      handoffs_by_producer(plan, fusions, [&](size_t index) { return index != refused_producer; });
+  EXPECT_FALSE(handoffs.contains(refused_producer));
+  for (const auto& [producer, handoff] : handoffs)
+    for (const char* projection : {"q", "k", "v"})
+      EXPECT_EQ(std::ranges::count(handoff.consumers, ops.at(std::string("1/") + projection)), 0)
+          << projection;
+  EXPECT_TRUE(handoffs.contains(ops.at("0/attn_out")));
+  EXPECT_TRUE(handoffs.contains(ops.at("1/ffn_down")));
+
+  const size_t refused_consumer = ops.at("1/k");
+  handoffs = handoffs_by_producer(
+      plan, fusions, [](size_t) { return true; },
+      [&](size_t index) { return index != refused_consumer; });
+  EXPECT_EQ(handoffs.at(refused_producer).consumers,
+            (std::vector<size_t>{ops.at("1/q"), ops.at("1/v")}));
+}
+
+// A mat-vec whose epilogue stores its rows (v into the KV cache) hands nothing over, even to a
+// mat-vec that reads its output next; without the store it does.
+TEST(QuantizedHandoffTest, NoHandoffFromAMatvecWithAnEpilogue) {
+  auto add_reader_of_v = [](AttentionPlan& attention) {
+    const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(attention.storage.data()),
+                                         4 * 4 * sizeof(float));
+    const plan::WeightId weight =
+        attention.plan.add_weight({"after v", TensorType::F32, {4, 4}, bytes});
+    attention.plan.add_op(plan::MatVec{.weight = weight, .in = attention.v, .out = attention.other},
+                          "reads v", 0);
+    return attention.plan.ops.size() - 1;
+  };
+  AttentionPlan stored;
+  add_reader_of_v(stored);
+  FusionPlan fusions = plan_fusions(stored.plan);
+  ASSERT_TRUE(fusions.folds[AttentionPlan::kV].kv_store.has_value());
+  EXPECT_TRUE(handoffs_by_producer(stored.plan, fusions).empty());
+
+  AttentionPlan unstored;
+  // The mat-vecs and the RoPEs only.
+  unstored.plan.ops.erase(unstored.plan.ops.begin() + AttentionPlan::kStore,
+                          unstored.plan.ops.end());
+  const size_t reader = add_reader_of_v(unstored);
+  fusions = plan_fusions(unstored.plan);
+  const std::map<size_t, QuantizedHandoff> handoffs = handoffs_by_producer(unstored.plan, fusions);
+  ASSERT_EQ(handoffs.size(), 1u);
+  EXPECT_EQ(handoffs.begin()->first, AttentionPlan::kV);
+  EXPECT_FALSE(handoffs.begin()->second.norm.has_value());
+  EXPECT_EQ(handoffs.begin()->second.consumers, std::vector<size_t>{reader});
 }
 
 }  // namespace
