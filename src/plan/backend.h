@@ -42,7 +42,7 @@ struct DeviceCounters {
   uint64_t barriers = 0;     // pipeline barriers in them
 };
 
-// One dispatch of a profiled token, in submission order.
+// One dispatch of a profiled token or prompt batch, in submission order.
 struct DispatchTiming {
   std::string kernel;  // the kernel (pipeline) name, e.g. "matvec_q4_k"
   std::string op;      // the plan op(s) it computes, e.g. "MatVec 'q'"; what a backend adds itself
@@ -52,10 +52,16 @@ struct DispatchTiming {
   uint64_t bytes = 0;        // bytes its bindings cover: weights and activations read and written
 };
 
-// One token measured dispatch by dispatch.
+// One token (or one batch of prompt tokens: PrefillProfile) measured dispatch by dispatch.
 struct TokenProfile {
   DeviceCounters totals;  // this token's submission(s) alone, timestamps included
   std::vector<DispatchTiming> dispatches;
+};
+
+// The first submission of a batched prefill measured dispatch by dispatch.
+struct PrefillProfile {
+  uint32_t n_tokens = 0;  // the prompt tokens that submission processed
+  TokenProfile submission;
 };
 
 class Backend {
@@ -118,6 +124,17 @@ class Backend {
   // `quant bench --profile`. Returns nullopt, having run nothing, when the backend cannot time its
   // dispatches (the default).
   virtual std::optional<TokenProfile> forward_profiled(int32_t /*token*/, uint32_t /*pos*/) {
+    return std::nullopt;
+  }
+
+  // Makes the first submission that prefill(tokens, pos) would make, a batch of the first tokens
+  // (with the output head only when that batch is all of them), with a timestamp between
+  // consecutive dispatches, and returns its timings: the state changes as prefill() of that batch's
+  // tokens would change it. Slower than prefill(): for `quant bench --profile`. Returns nullopt,
+  // having run nothing, when the backend cannot time its dispatches or would not prefill `tokens`
+  // in batches (the default).
+  virtual std::optional<PrefillProfile> prefill_profiled(std::span<const int32_t> /*tokens*/,
+                                                         uint32_t /*pos*/) {
     return std::nullopt;
   }
 };

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <random>
 #include <span>
 #include <type_traits>
@@ -152,6 +153,24 @@ ModelSummary summarize_model(const model::Model& model) {
   return summary;
 }
 
+std::vector<KernelTotal> kernel_totals(const TokenProfile& profile) {
+  std::map<std::string, KernelTotal> by_kernel;
+  for (const DispatchTiming& d : profile.dispatches) {
+    KernelTotal& total = by_kernel[d.kernel];
+    total.kernel = d.kernel;
+    ++total.count;
+    total.gpu_seconds += d.gpu_seconds;
+    total.bytes += d.bytes;
+  }
+  std::vector<KernelTotal> totals;
+  for (auto& [kernel, total] : by_kernel) totals.push_back(std::move(total));
+  // Stable: kernels of equal time stay in name order, so the table does not shuffle between runs.
+  std::stable_sort(totals.begin(), totals.end(), [](const KernelTotal& a, const KernelTotal& b) {
+    return a.gpu_seconds > b.gpu_seconds;
+  });
+  return totals;
+}
+
 uint64_t decode_weight_bytes(const plan::Plan& plan) {
   uint64_t total = 0;
   for (const plan::Op& op : plan.ops) total += weight_bytes_read(plan, op.kind);
@@ -183,8 +202,8 @@ BenchmarkReport run_benchmark(Session& session, const std::string& model_path,
 
   std::mt19937_64 random(options.seed);
   const uint32_t n_vocab = session.n_vocab();
-  if (options.prompt_tokens > 0) {
-    const std::vector<int32_t> prompt = random_tokens(options.prompt_tokens, n_vocab, random);
+  const std::vector<int32_t> prompt = random_tokens(options.prompt_tokens, n_vocab, random);
+  if (!prompt.empty()) {
     report.tests.push_back(run_test(session, BenchmarkKind::PromptProcessing, options.prompt_tokens,
                                     options.repetitions, [&] { session.prefill(prompt); }));
   }
@@ -207,6 +226,12 @@ BenchmarkReport run_benchmark(Session& session, const std::string& model_path,
     report.profile = session.backend().forward_profiled(random_tokens(1, n_vocab, random).front(),
                                                         session.position());
     report.profile_unavailable = !report.profile;
+    session.reset();
+  }
+  if (options.profile && !prompt.empty()) {
+    // The pp test's own prompt from an empty cache: the submission the pp test makes first.
+    report.prefill_profile = session.backend().prefill_profiled(prompt, 0);
+    report.prefill_profile_unavailable = !report.prefill_profile;
     session.reset();
   }
   return report;

@@ -8,7 +8,8 @@
 //          also queues each token's submission before the previous one is done).
 // Each test runs once to warm up, then `repetitions` times; every run is one sample. Backends with
 // a device timer (Backend::device_counters) add GPU time and busy fractions; --profile times one
-// decode token dispatch by dispatch (Backend::forward_profiled).
+// decode token dispatch by dispatch (Backend::forward_profiled), and with a pp test also the first
+// batched submission of its prompt (Backend::prefill_profiled).
 
 #include <cstdint>
 #include <optional>
@@ -27,7 +28,9 @@ struct BenchmarkOptions {
   uint32_t generated_tokens = 128;  // tg test; 0 skips it
   uint32_t repetitions = 5;         // measured runs of each test (>= 1), after one warm-up run
   uint64_t seed = 1234;             // of the random token ids
-  bool profile = false;             // also profile one decode token (see profile_position())
+  // Also profile one decode token (see profile_position()) and, with a pp test, the first batched
+  // submission of its prompt.
+  bool profile = false;
 };
 
 // Mean and sample standard deviation (0 for a single sample).
@@ -79,7 +82,22 @@ struct BenchmarkReport {
   uint32_t profile_position = 0;        // where `profile` was taken
   std::optional<TokenProfile> profile;  // asked for and available
   bool profile_unavailable = false;     // asked for, but the backend cannot time dispatches
+  // The pp prompt's first batched submission from an empty cache: asked for (with a pp test) and
+  // available; unavailable where the backend cannot time dispatches or prefills the prompt token
+  // by token (plans without batch kernels, one-token prompts).
+  std::optional<PrefillProfile> prefill_profile;
+  bool prefill_profile_unavailable = false;
 };
+
+// A profile's dispatches of one kernel together.
+struct KernelTotal {
+  std::string kernel;
+  uint32_t count = 0;
+  double gpu_seconds = 0.0;
+  uint64_t bytes = 0;
+};
+// Per kernel of `profile`, the most GPU time first: where a token's (or a batch's) time goes.
+std::vector<KernelTotal> kernel_totals(const TokenProfile& profile);
 
 // Weight bytes one decode token reads: every op's weights in full, except Embed, which reads one
 // row of its table. A weight used by several ops (tied embeddings: Embed and the output MatVec)

@@ -92,7 +92,9 @@ TEST(BenchmarkTest, RunsBothTestsWithOneSamplePerRepetition) {
   }
   EXPECT_FALSE(report.profile.has_value());
   EXPECT_FALSE(report.profile_unavailable);  // not asked for
-  EXPECT_EQ(session.position(), 0u);         // left reset
+  EXPECT_FALSE(report.prefill_profile.has_value());
+  EXPECT_FALSE(report.prefill_profile_unavailable);
+  EXPECT_EQ(session.position(), 0u);  // left reset
 }
 
 TEST(BenchmarkTest, SkipsTestsOfZeroTokens) {
@@ -139,7 +141,8 @@ TEST(BenchmarkTest, ReportsTheProfileAsUnavailableOnTheCpu) {
   const BenchmarkReport report = run_benchmark(session, "", options);
   EXPECT_FALSE(report.profile.has_value());
   EXPECT_TRUE(report.profile_unavailable);
-  EXPECT_EQ(report.profile_position, 4u);  // the middle of tg8
+  EXPECT_EQ(report.profile_position, 4u);            // the middle of tg8
+  EXPECT_FALSE(report.prefill_profile_unavailable);  // no pp test, so not asked for
   EXPECT_EQ(session.position(), 0u);
 }
 
@@ -206,6 +209,25 @@ TEST(BenchmarkTest, VulkanAddsDeviceFiguresAndAProfile) {
   EXPECT_LE(seconds, profile.totals.gpu_seconds * 1.001 + 1e-6);
   // The bindings cover every weight the token reads (the embedding table whole, not one row).
   EXPECT_GE(bytes, report.weight_bytes_per_token);
+
+  // The pp4 prompt is one batch: the profiled submission is all of it, the head included, with a
+  // time for each of its commands (the dispatches and the copies).
+  ASSERT_TRUE(report.prefill_profile.has_value());
+  EXPECT_FALSE(report.prefill_profile_unavailable);
+  EXPECT_EQ(report.prefill_profile->n_tokens, 4u);
+  const TokenProfile& prefill = report.prefill_profile->submission;
+  EXPECT_EQ(prefill.totals.submits, 1u);
+  EXPECT_GT(prefill.totals.gpu_seconds, 0.0);
+  size_t prefill_dispatches = 0;
+  for (const DispatchTiming& d : prefill.dispatches) {
+    EXPECT_GE(d.gpu_seconds, 0.0) << d.op;
+    if (d.kernel != "copy") ++prefill_dispatches;
+  }
+  EXPECT_EQ(prefill_dispatches, prefill.totals.dispatches);
+  // Every dispatch of the batch lands in one kernel's total.
+  uint32_t counted = 0;
+  for (const KernelTotal& total : kernel_totals(prefill)) counted += total.count;
+  EXPECT_EQ(counted, prefill.dispatches.size());
   EXPECT_EQ(session.position(), 0u);
 }
 #endif

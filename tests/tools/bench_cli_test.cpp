@@ -1,6 +1,7 @@
 // `quant bench` as a user runs it, on a shared tiny model with the CPU backend: the JSON object's
 // shape and figures, the llama-bench-style table, the profile on a backend without a device timer,
-// and a clean error for a missing file. Nothing here asserts a speed.
+// and a clean error for a missing file; with the Vulkan backend, the profiles of a decode token and
+// of a batched prefill. Nothing here asserts a speed.
 
 #include <gtest/gtest.h>
 
@@ -11,6 +12,10 @@
 #include "common/shared_data.h"
 #include "gguf/gguf_file.h"
 #include "tools/tool_test_support.h"
+
+#if QUANT_HAVE_VULKAN
+#include "backend/vulkan/context.h"
+#endif
 
 namespace quant::test {
 namespace {
@@ -79,6 +84,7 @@ TEST(BenchCliTest, JsonHasTheModelTheTestsAndTheDecodeBytes) {
 
   EXPECT_EQ(j.at("profile").at("available"), false);
   EXPECT_EQ(j.at("profile").at("position"), 4);
+  EXPECT_EQ(j.at("prefill_profile").at("available"), false);
 }
 
 TEST(BenchCliTest, TablePrintsOneRowPerTest) {
@@ -100,6 +106,45 @@ TEST(BenchCliTest, TablePrintsOneRowPerTest) {
   }
   EXPECT_NE(out.find("profile: not available on the cpu backend"), std::string::npos) << out;
 }
+
+#if QUANT_HAVE_VULKAN
+// The JSON of `--profile` through the Vulkan backend's timestamps (lavapipe in CI): the pp16 prompt
+// is one batch, profiled command by command as the decode token is.
+TEST(BenchCliTest, VulkanJsonHasTheDecodeAndThePrefillProfiles) {
+  QUANT_REQUIRE_SHARED();
+  if (vulkan::list_devices().empty()) GTEST_SKIP() << "skipped: no Vulkan device";
+  const CommandResult result = run_quant({"bench", shared_path(kModel), "-p", "16", "-n", "8", "-r",
+                                          "1", "--backend", "vulkan", "--json", "--profile"});
+  ASSERT_EQ(result.exit_code, 0);
+  const nlohmann::json j = nlohmann::json::parse(result.output);
+  EXPECT_EQ(j.at("backend"), "vulkan");
+  if (!j.at("profile").at("available")) GTEST_SKIP() << "skipped: the device has no timer";
+
+  ASSERT_EQ(j.at("prefill_profile").at("available"), true);
+  EXPECT_EQ(j.at("prefill_profile").at("n_tokens"), 16);
+  for (const char* key : {"profile", "prefill_profile"}) {
+    SCOPED_TRACE(key);
+    const nlohmann::json& profile = j.at(key);
+    EXPECT_EQ(profile.at("totals").at("submits"), 1);
+    EXPECT_GT(profile.at("totals").at("gpu_seconds").get<double>(), 0.0);
+    // One entry per recorded command: the submission's dispatches, and its copies.
+    uint64_t dispatches = 0;
+    double seconds = 0.0;
+    for (const nlohmann::json& d : profile.at("dispatches")) {
+      EXPECT_GE(d.at("gpu_seconds").get<double>(), 0.0) << d.dump();
+      seconds += d.at("gpu_seconds").get<double>();
+      if (d.at("kernel") != "copy") ++dispatches;
+    }
+    EXPECT_EQ(dispatches, profile.at("totals").at("dispatches").get<uint64_t>());
+    EXPECT_GT(seconds, 0.0);
+    // The per-kernel totals count every command once.
+    uint64_t counted = 0;
+    for (const nlohmann::json& kernel : profile.at("kernels"))
+      counted += kernel.at("count").get<uint64_t>();
+    EXPECT_EQ(counted, profile.at("dispatches").size());
+  }
+}
+#endif
 
 TEST(BenchCliTest, MissingModelFailsCleanly) {
   ScratchDir scratch;

@@ -5,7 +5,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -129,58 +128,87 @@ std::string gigabytes_per_second(uint64_t bytes, double seconds) {
   return seconds > 0.0 ? fmt::format("{:.1f}", static_cast<double>(bytes) / seconds * 1e-9) : "-";
 }
 
-void print_profile(const BenchmarkReport& report) {
-  if (report.profile_unavailable) {
-    fmt::print("\nprofile: not available on the {} backend (it has no device timer)\n",
-               report.backend);
-    return;
-  }
-  if (!report.profile) return;
-  const TokenProfile& profile = *report.profile;
-  fmt::print("\nprofile of one decode token at position {}:\n\n", report.profile_position);
+// The GPU time of the profile's dispatches together: what the per-kernel shares are of.
+double dispatch_seconds(const TokenProfile& profile) {
+  double seconds = 0.0;
+  for (const DispatchTiming& d : profile.dispatches) seconds += d.gpu_seconds;
+  return seconds;
+}
+
+// Every dispatch of `profile` in submission order.
+void print_dispatches(const TokenProfile& profile) {
   std::vector<std::vector<std::string>> rows;
-  double dispatch_seconds = 0.0;
-  struct KernelTotal {
-    uint32_t count = 0;
-    double seconds = 0.0;
-    uint64_t bytes = 0;
-  };
-  std::map<std::string, KernelTotal> by_kernel;
   for (size_t i = 0; i < profile.dispatches.size(); ++i) {
     const DispatchTiming& d = profile.dispatches[i];
     rows.push_back({fmt::format("{}", i), d.layer >= 0 ? fmt::format("{}", d.layer) : "-", d.op,
                     d.kernel, fmt::format("{:.2f}", d.gpu_seconds * 1e6),
                     fmt::format("{:.3f}", static_cast<double>(d.bytes) * 1e-6),
                     gigabytes_per_second(d.bytes, d.gpu_seconds)});
-    dispatch_seconds += d.gpu_seconds;
-    KernelTotal& total = by_kernel[d.kernel];
-    ++total.count;
-    total.seconds += d.gpu_seconds;
-    total.bytes += d.bytes;
   }
   print_table({{"#"}, {"layer"}, {"op", false}, {"kernel", false}, {"GPU us"}, {"MB"}, {"GB/s"}},
               rows);
+}
 
-  fmt::print("\nby kernel:\n\n");
-  std::vector<std::pair<std::string, KernelTotal>> kernels(by_kernel.begin(), by_kernel.end());
-  std::sort(kernels.begin(), kernels.end(),
-            [](const auto& a, const auto& b) { return a.second.seconds > b.second.seconds; });
-  rows.clear();
-  for (const auto& [kernel, total] : kernels)
-    rows.push_back(
-        {kernel, fmt::format("{}", total.count), fmt::format("{:.2f}", total.seconds * 1e6),
-         dispatch_seconds > 0.0 ? fmt::format("{:.1f}", total.seconds / dispatch_seconds * 100.0)
-                                : "-",
-         gigabytes_per_second(total.bytes, total.seconds)});
+// The per-kernel totals of `profile`, the most time first: where the time goes.
+void print_kernel_totals(const TokenProfile& profile) {
+  const double total_seconds = dispatch_seconds(profile);
+  std::vector<std::vector<std::string>> rows;
+  for (const KernelTotal& total : kernel_totals(profile))
+    rows.push_back({total.kernel, fmt::format("{}", total.count),
+                    fmt::format("{:.2f}", total.gpu_seconds * 1e6),
+                    total_seconds > 0.0
+                        ? fmt::format("{:.1f}", total.gpu_seconds / total_seconds * 100.0)
+                        : "-",
+                    gigabytes_per_second(total.bytes, total.gpu_seconds)});
   print_table({{"kernel", false}, {"count"}, {"GPU us"}, {"% of GPU time"}, {"GB/s"}}, rows);
+}
 
+void print_decode_profile(const BenchmarkReport& report) {
+  const TokenProfile& profile = *report.profile;
+  fmt::print("\nprofile of one decode token at position {}:\n\n", report.profile_position);
+  print_dispatches(profile);
+  fmt::print("\nby kernel:\n\n");
+  print_kernel_totals(profile);
   const DeviceCounters& t = profile.totals;
   fmt::print(
       "\ntoken: {} dispatches, {} barriers, {} submits; GPU {:.3f} ms (dispatches {:.3f} ms); "
       "weights {:.1f} MB at {} GB/s of GPU time\n",
-      t.dispatches, t.barriers, t.submits, t.gpu_seconds * 1e3, dispatch_seconds * 1e3,
+      t.dispatches, t.barriers, t.submits, t.gpu_seconds * 1e3, dispatch_seconds(profile) * 1e3,
       static_cast<double>(report.weight_bytes_per_token) * 1e-6,
       gigabytes_per_second(report.weight_bytes_per_token, t.gpu_seconds));
+}
+
+void print_prefill_profile(const BenchmarkReport& report) {
+  if (report.prefill_profile_unavailable) {
+    fmt::print(
+        "\nprefill profile: none; the {} backend has no batched prefill for this plan and prompt "
+        "(it goes token by token)\n",
+        report.backend);
+    return;
+  }
+  if (!report.prefill_profile) return;
+  const PrefillProfile& prefill = *report.prefill_profile;
+  const TokenProfile& profile = prefill.submission;
+  fmt::print("\nprofile of one batched prefill of {} tokens at position 0:\n\n", prefill.n_tokens);
+  print_dispatches(profile);
+  fmt::print("\nby kernel:\n\n");
+  print_kernel_totals(profile);
+  const DeviceCounters& t = profile.totals;
+  fmt::print(
+      "\nbatch: {} tokens, {} dispatches, {} barriers, {} submits; GPU {:.3f} ms (dispatches "
+      "{:.3f} ms), {:.3f} ms per token\n",
+      prefill.n_tokens, t.dispatches, t.barriers, t.submits, t.gpu_seconds * 1e3,
+      dispatch_seconds(profile) * 1e3, t.gpu_seconds * 1e3 / prefill.n_tokens);
+}
+
+void print_profile(const BenchmarkReport& report) {
+  if (report.profile_unavailable) {
+    fmt::print("\nprofile: not available on the {} backend (it has no device timer)\n",
+               report.backend);
+    return;
+  }
+  if (report.profile) print_decode_profile(report);
+  print_prefill_profile(report);
 }
 
 // ---- JSON ---------------------------------------------------------------------------------------
@@ -194,6 +222,26 @@ ordered_json counters_json(const DeviceCounters& c) {
           {"submits", c.submits},
           {"dispatches", c.dispatches},
           {"barriers", c.barriers}};
+}
+
+// A profile's totals, its dispatches in submission order, and its kernels' totals.
+ordered_json profile_json(const TokenProfile& profile) {
+  ordered_json dispatches = ordered_json::array();
+  for (const DispatchTiming& d : profile.dispatches)
+    dispatches.push_back({{"kernel", d.kernel},
+                          {"op", d.op},
+                          {"layer", d.layer},
+                          {"gpu_seconds", d.gpu_seconds},
+                          {"bytes", d.bytes}});
+  ordered_json kernels = ordered_json::array();
+  for (const KernelTotal& total : kernel_totals(profile))
+    kernels.push_back({{"kernel", total.kernel},
+                       {"count", total.count},
+                       {"gpu_seconds", total.gpu_seconds},
+                       {"bytes", total.bytes}});
+  return {{"totals", counters_json(profile.totals)},
+          {"dispatches", std::move(dispatches)},
+          {"kernels", std::move(kernels)}};
 }
 
 ordered_json test_json(const BenchmarkTest& test) {
@@ -239,18 +287,16 @@ ordered_json report_json(const BenchmarkReport& report, const BenchArgs& args) {
   if (args.benchmark.profile) {
     ordered_json profile = {{"position", report.profile_position},
                             {"available", report.profile.has_value()}};
-    if (report.profile) {
-      profile["totals"] = counters_json(report.profile->totals);
-      ordered_json dispatches = ordered_json::array();
-      for (const DispatchTiming& d : report.profile->dispatches)
-        dispatches.push_back({{"kernel", d.kernel},
-                              {"op", d.op},
-                              {"layer", d.layer},
-                              {"gpu_seconds", d.gpu_seconds},
-                              {"bytes", d.bytes}});
-      profile["dispatches"] = std::move(dispatches);
-    }
+    if (report.profile) profile.update(profile_json(*report.profile));
     j["profile"] = std::move(profile);
+  }
+  if (args.benchmark.profile && args.benchmark.prompt_tokens > 0) {
+    ordered_json prefill = {{"available", report.prefill_profile.has_value()}};
+    if (report.prefill_profile) {
+      prefill["n_tokens"] = report.prefill_profile->n_tokens;
+      prefill.update(profile_json(report.prefill_profile->submission));
+    }
+    j["prefill_profile"] = std::move(prefill);
   }
   return j;
 }
@@ -292,7 +338,9 @@ void add_bench_command(CLI::App& app) {
       ->check(CLI::PositiveNumber)
       ->capture_default_str();
   cmd->add_flag("--profile", b.profile,
-                "Also time one decode token dispatch by dispatch (backends with a device timer)");
+                "Also time one decode token and, with a pp test, the first batched prefill "
+                "submission of its prompt, dispatch by dispatch, with totals per kernel (backends "
+                "with a device timer)");
   cmd->add_flag("--json", args->json, "Print one JSON object instead of the table");
   args->session.add_to(*cmd, false);
   cmd->callback([args] { run_bench(*args); });

@@ -65,9 +65,8 @@ struct MatVecFusions {
   // the norm weights, and this mat-vec applies the RMS scale (norm_eps) of the values it quantized.
   const BufferRange* quantized_x = nullptr;
   // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes) for the
-  // mat-vecs that read it next (their quantized_x), as y times
-  // quantize_norm_weight where that is set (the next RMS norm's weights). matvec_quantizes_output
-  // must hold.
+  // mat-vecs that read it next (their quantized_x), as y times quantize_norm_weight where that is
+  // set (the next RMS norm's weights). matvec_quantizes_output must hold.
   const BufferRange* quantize_output = nullptr;
   const BufferRange* quantize_norm_weight = nullptr;
 };

@@ -13,6 +13,19 @@ namespace {
 // Uploads go through a staging buffer of this size (weights larger than it go in pieces).
 constexpr uint64_t kStagingBytes = 16ull << 20;
 
+// The timings of the last submission of `profiled`, recorded with Timestamps::EveryCommand.
+TokenProfile submission_profile(const CommandSequence& profiled) {
+  TokenProfile profile;
+  profile.totals = {profiled.last_seconds(), 1, profiled.dispatch_count(),
+                    profiled.barrier_count()};
+  const std::vector<double> seconds = profiled.last_command_seconds();
+  const std::vector<CommandInfo>& infos = profiled.command_infos();
+  for (size_t i = 0; i < infos.size() && i < seconds.size(); ++i)
+    profile.dispatches.push_back(
+        {infos[i].kernel, infos[i].label, infos[i].layer, seconds[i], infos[i].bytes});
+  return profile;
+}
+
 }  // namespace
 
 VulkanBackend::VulkanBackend(const plan::Plan& plan, const VulkanBackendOptions& options) {
@@ -163,17 +176,27 @@ std::optional<TokenProfile> VulkanBackend::forward_profiled(int32_t token, uint3
   CommandSequence& profiled =
       token_recording(profiled_token_, short_profiled_token_, pos, true, Timestamps::EveryCommand);
   compiled_->set_step(token, pos);
-  const DeviceCounters before = counters_;
   submit(profiled);
-  TokenProfile profile;
-  profile.totals = {counters_.gpu_seconds - before.gpu_seconds, 1, profiled.dispatch_count(),
-                    profiled.barrier_count()};
-  const std::vector<double> seconds = profiled.last_command_seconds();
-  const std::vector<CommandInfo>& infos = profiled.command_infos();
-  for (size_t i = 0; i < infos.size() && i < seconds.size(); ++i)
-    profile.dispatches.push_back(
-        {infos[i].kernel, infos[i].label, infos[i].layer, seconds[i], infos[i].bytes});
-  return profile;
+  return submission_profile(profiled);
+}
+
+std::optional<PrefillProfile> VulkanBackend::prefill_profiled(std::span<const int32_t> tokens,
+                                                              uint32_t pos) {
+  if (!token_->timestamps() || !batch_ || tokens.size() < 2) return std::nullopt;
+  const auto n_tokens = static_cast<uint32_t>(std::min<size_t>(batch_->capacity(), tokens.size()));
+  for (uint32_t i = 0; i < n_tokens; ++i) check_position(tokens[i], pos + i);
+  const bool logits = n_tokens == tokens.size();
+  // A timestamp per command: as many as prefill()'s recording of this batch has commands. The
+  // profiled recording is made for this one submission, not kept: a benchmark profiles once.
+  const auto commands =
+      static_cast<uint32_t>(batch_recording(n_tokens, logits).command_infos().size());
+  CommandSequence profiled(*pipelines_, Timestamps::EveryCommand, commands);
+  profiled.begin();
+  batch_->record(profiled, n_tokens, logits);
+  profiled.end();
+  batch_->set_inputs(tokens.first(n_tokens), pos);
+  submit(profiled);
+  return PrefillProfile{.n_tokens = n_tokens, .submission = submission_profile(profiled)};
 }
 
 void VulkanBackend::reset() {

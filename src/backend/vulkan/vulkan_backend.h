@@ -69,6 +69,10 @@ class VulkanBackend final : public Backend {
   std::optional<DeviceCounters> device_counters() const override;
   // forward() with a timestamp after every command of a separately recorded command buffer.
   std::optional<TokenProfile> forward_profiled(int32_t token, uint32_t pos) override;
+  // The first batch of prefill() with a timestamp after every command of a separately recorded
+  // command buffer; nullopt where prefill() goes token by token.
+  std::optional<PrefillProfile> prefill_profiled(std::span<const int32_t> tokens,
+                                                 uint32_t pos) override;
 
   const Context& context() const { return *context_; }
 

@@ -2,8 +2,9 @@
 // models: a prompt of several batches with a remainder, then a whole batch and a shorter one at
 // later positions (each ending with the head); the logits after each prompt and of the decode steps
 // that follow (which read the KV caches the batches wrote) agree to rounding, in fewer submissions.
-// Plans with recurrent ops (qwen35) keep the token-by-token path. Validation (with synchronization
-// validation) is on; any message fails the test.
+// The profiled batch (prefill_profiled) is the first of those submissions, timed command by
+// command. Plans with recurrent ops (qwen35) keep the token-by-token path. Validation (with
+// synchronization validation) is on; any message fails the test.
 
 #include <fmt/format.h>
 #include <gtest/gtest.h>
@@ -11,6 +12,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
+#include <span>
 #include <string>
 #include <variant>
 #include <vector>
@@ -130,7 +133,60 @@ TEST_F(BatchedPrefillTest, AgreesWithTokenByTokenOnTheSharedTinyModels) {
   }
 }
 
-// qwen35's recurrent ops have no batch kernels: its prefill stays token by token.
+// The commands of `profile` that are dispatches: all but the copies.
+size_t dispatches_in(const TokenProfile& profile) {
+  return static_cast<size_t>(
+      std::count_if(profile.dispatches.begin(), profile.dispatches.end(),
+                    [](const DispatchTiming& d) { return d.kernel != "copy"; }));
+}
+
+// prefill_profiled() makes prefill()'s first submission: of a longer prompt, its first batch
+// without the head; of a prompt of one batch, the batch with the head, after which a decode step
+// reads the KV caches the batch wrote. Every command has a time.
+TEST_F(BatchedPrefillTest, ProfilesTheFirstSubmission) {
+  QUANT_REQUIRE_SHARED();
+  const model::Model model =
+      model::Model::load(quant::test::shared_path("data/models/tiny-llama-Q8_0.gguf"));
+  const PipelineOptions float_matvecs{.integer_dot_products = false};
+  VulkanBackend batched(model.plan(), VulkanBackendOptions{.context_length = kContextLength,
+                                                           .validation = true,
+                                                           .pipelines = float_matvecs,
+                                                           .prefill_batch_tokens = kBatchTokens});
+  VulkanBackend stepped(model.plan(), VulkanBackendOptions{.context_length = kContextLength,
+                                                           .validation = true,
+                                                           .pipelines = float_matvecs,
+                                                           .prefill_batch_tokens = 0});
+  keep_vulkan_libraries_loaded();
+  if (!batched.device_counters()) GTEST_SKIP() << "skipped: the device has no timer";
+  std::vector<int32_t> tokens;
+  for (int32_t i = 0; i < 21; ++i)
+    tokens.push_back((7 * i + 3) % static_cast<int32_t>(model.plan().n_vocab));
+
+  for (const uint32_t length : {21u, kBatchTokens}) {
+    SCOPED_TRACE(fmt::format("a prompt of {} tokens", length));
+    const std::optional<PrefillProfile> profile =
+        batched.prefill_profiled(std::span(tokens).first(length), 0);
+    ASSERT_TRUE(profile.has_value());
+    EXPECT_EQ(profile->n_tokens, kBatchTokens);
+    const TokenProfile& submission = profile->submission;
+    EXPECT_EQ(submission.totals.submits, 1u);
+    EXPECT_EQ(dispatches_in(submission), submission.totals.dispatches);
+    EXPECT_GT(submission.totals.gpu_seconds, 0.0);
+    ASSERT_FALSE(submission.dispatches.empty());
+    EXPECT_EQ(submission.dispatches.front().op, "batch inputs");
+    EXPECT_EQ(submission.dispatches.back().op == "logits read-back", length == kBatchTokens);
+    for (const DispatchTiming& d : submission.dispatches) EXPECT_GE(d.gpu_seconds, 0.0) << d.op;
+  }
+  stepped.prefill(std::span(tokens).first(kBatchTokens), 0);
+  const std::span<const float> expected = stepped.forward(tokens[kBatchTokens], kBatchTokens);
+  EXPECT_LE(relative_max_error(batched.forward(tokens[kBatchTokens], kBatchTokens), expected),
+            kTolerance);
+  EXPECT_EQ(batched.device_counters()->submits, 3u);  // the two profiled batches, the decode step
+  expect_no_validation_messages(batched);
+}
+
+// qwen35's recurrent ops have no batch kernels: its prefill stays token by token, and there is no
+// batch to profile.
 TEST_F(BatchedPrefillTest, RecurrentPlansGoTokenByToken) {
   QUANT_REQUIRE_SHARED();
   const model::Model model =
@@ -142,8 +198,9 @@ TEST_F(BatchedPrefillTest, RecurrentPlansGoTokenByToken) {
   keep_vulkan_libraries_loaded();
   EXPECT_EQ(backend.prefill_batch_capacity(), 0u);
   const std::vector<int32_t> prompt = {1, 7, 30, 42, 5};
+  EXPECT_FALSE(backend.prefill_profiled(prompt, 0).has_value());
   backend.prefill(prompt, 0);
-  EXPECT_EQ(backend.device_counters()->submits, prompt.size());
+  EXPECT_EQ(backend.device_counters()->submits, prompt.size());  // none for the profile
   expect_no_validation_messages(backend);
 }
 
