@@ -6,7 +6,8 @@
 # It needs `quant` built here into build-device/ (bench/build-for-device.sh, which also copies
 # /work/shared/device/ into .device/). It sources .device/vulkan-env.sh, lists the devices, makes
 # the synthetic models in /tmp, runs `quant bench` on each (Vulkan, and the CPU on SmolLM2 Q4_K_M)
-# and profiles one SmolLM2 decode token. It writes under $OUT (at most these five files):
+# and profiles one SmolLM2 decode token and one batched prefill of 512 tokens. It writes under $OUT
+# (at most these five files):
 #   results.md    our figures beside llama.cpp's, then every step with its status
 #   results.json  every row with its raw `quant bench --json` object, and every step
 #   profile.txt   the --profile output;  devices.txt  `quant devices`;  log.txt  everything
@@ -60,7 +61,7 @@ if [ "$dry_run" = 1 ]; then
   cpu_threads=2
   gpu_sizes=(-p 32 -n 16 -r 2)
   cpu_sizes=(-p 32 -n 8 -r 1)
-  profile_sizes=(-p 0 -n 8 -r 1)
+  profile_sizes=(-p 32 -n 8 -r 1)
   reduced_sizes=(-p 8 -n 4 -r 1)
 else
   : "${gpu_backend:=vulkan}"
@@ -68,7 +69,7 @@ else
   cpu_threads=16
   gpu_sizes=(-p 512 -n 128 -r 3)
   cpu_sizes=(-p 512 -n 32 -r 2)
-  profile_sizes=(-p 0 -n 16 -r 1)
+  profile_sizes=(-p 512 -n 16 -r 1)
   reduced_sizes=(-p 64 -n 16 -r 1)
 fi
 
