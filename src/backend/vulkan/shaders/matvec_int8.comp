@@ -87,8 +87,6 @@ int dot4(uint a, uint b) { return dot_packed_int8(a, b, 0); }
 #define USES_X_SUMS
 #endif
 
-float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
-
 #ifndef X_PREQUANTIZED
 // x as int8, in blocks of 32 whatever the format: block k's levels are x_levels[2k] and [2k + 1]
 // (4 per word, lowest byte first), its scale x_scales[k] (a Q8_K scale is repeated for each of its
@@ -110,6 +108,7 @@ shared float x_inverse_scales[MAX_COLS / 32];
 const uint STAGE_UNROLL = 4;
 #endif
 
+float max_component(vec4 v) { return max(max(v.x, v.y), max(v.z, v.w)); }
 
 // Elements 4i .. 4i + 3 of x, times the norm weights with NORM_INPUT (the RMS scale not applied).
 vec4 weighted_input(uint i) {
