@@ -211,17 +211,34 @@ Context::Context(const ContextOptions& options) {
     queue.queueFamilyIndex = queue_family_;
     queue.queueCount = 1;
     queue.pQueuePriorities = &priority;
+    void* features = nullptr;  // the chain of feature structures to enable
     // OpSDot for the int8 mat-vec kernels (matvec_int8.comp), where the device has it.
     VkPhysicalDeviceShaderIntegerDotProductFeaturesKHR integer_dot_product{};
     integer_dot_product.sType =
         VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SHADER_INTEGER_DOT_PRODUCT_FEATURES_KHR;
     integer_dot_product.shaderIntegerDotProduct = VK_TRUE;
-    VkDeviceCreateInfo info{};
-    info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
     if (info_.integer_dot_product) {
       extensions.push_back(VK_KHR_SHADER_INTEGER_DOT_PRODUCT_EXTENSION_NAME);
-      info.pNext = &integer_dot_product;
+      integer_dot_product.pNext = features;
+      features = &integer_dot_product;
     }
+    // Per-pipeline compiler statistics, only when asked for.
+    VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR executable_properties{};
+    executable_properties.sType =
+        VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR;
+    executable_properties.pipelineExecutableInfo = VK_TRUE;
+    if (options.capture_pipeline_statistics) {
+      if (!info_.pipeline_statistics)
+        fail("Vulkan device {} ({}) cannot report pipeline statistics (no {})", info_.index,
+             info_.name, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+      extensions.push_back(VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME);
+      executable_properties.pNext = features;
+      features = &executable_properties;
+      capture_pipeline_statistics_ = true;
+    }
+    VkDeviceCreateInfo info{};
+    info.sType = VK_STRUCTURE_TYPE_DEVICE_CREATE_INFO;
+    info.pNext = features;
     info.queueCreateInfoCount = 1;
     info.pQueueCreateInfos = &queue;
     info.enabledExtensionCount = static_cast<uint32_t>(extensions.size());

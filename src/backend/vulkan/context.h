@@ -20,6 +20,10 @@ struct ContextOptions {
   // Turns on the Khronos validation layer with synchronization validation and records every warning
   // and error it or the loader reports (validation_messages()). Slow: for tests and debugging.
   bool validation = false;
+  // Enables VK_KHR_pipeline_executable_properties so that pipelines are created with their compiler
+  // statistics captured (`quant devices --pipeline-statistics`). Off by default: capturing may cost
+  // pipeline-creation time, and normal runs have no use for it.
+  bool capture_pipeline_statistics = false;
 };
 
 // Whether the Khronos validation layer is installed (tests skip, saying so, when it is not).
@@ -32,7 +36,7 @@ std::vector<DeviceInfo> list_devices();
 class Context {
  public:
   // Throws quant::Error when there is no such device, it lacks Vulkan 1.2 or a compute queue, or
-  // validation was asked for and the layer is missing.
+  // validation or pipeline statistics were asked for and the layer or the extension is missing.
   explicit Context(const ContextOptions& options);
   ~Context();
   Context(const Context&) = delete;
@@ -44,6 +48,8 @@ class Context {
   VkQueue queue() const { return queue_; }
   uint32_t queue_family() const { return queue_family_; }
   const VkPhysicalDeviceMemoryProperties& memory_properties() const { return memory_properties_; }
+  // Whether pipelines should be created with VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR.
+  bool captures_pipeline_statistics() const { return capture_pipeline_statistics_; }
 
   // Submits one command buffer to the compute queue, signalling `fence` when it completes.
   void submit(VkCommandBuffer commands, VkFence fence) const;
@@ -68,6 +74,7 @@ class Context {
   uint32_t queue_family_ = 0;
   VkPhysicalDeviceMemoryProperties memory_properties_{};
   DeviceInfo info_;
+  bool capture_pipeline_statistics_ = false;
 };
 
 }  // namespace quant::vulkan

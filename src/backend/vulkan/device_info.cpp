@@ -64,6 +64,19 @@ void query_integer_dot_product(VkPhysicalDevice device, DeviceInfo& info) {
       info.integer_dot_product && speed.integerDotProduct4x8BitPackedSignedAccelerated == VK_TRUE;
 }
 
+// Whether the device can report pipeline statistics: the extension and its feature.
+bool query_pipeline_statistics(VkPhysicalDevice device) {
+  if (!has_device_extension(device, VK_KHR_PIPELINE_EXECUTABLE_PROPERTIES_EXTENSION_NAME))
+    return false;
+  VkPhysicalDevicePipelineExecutablePropertiesFeaturesKHR feature{};
+  feature.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PIPELINE_EXECUTABLE_PROPERTIES_FEATURES_KHR;
+  VkPhysicalDeviceFeatures2 features{};
+  features.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2;
+  features.pNext = &feature;
+  vkGetPhysicalDeviceFeatures2(device, &features);
+  return feature.pipelineExecutableInfo == VK_TRUE;
+}
+
 }  // namespace
 
 bool find_compute_queue_family(VkPhysicalDevice device, uint32_t* family) {
@@ -112,6 +125,7 @@ DeviceInfo query_device_info(VkPhysicalDevice device, uint32_t index) {
   info.subgroup_arithmetic = (subgroup.supportedStages & VK_SHADER_STAGE_COMPUTE_BIT) &&
                              (subgroup.supportedOperations & needed) == needed;
   query_integer_dot_product(device, info);
+  info.pipeline_statistics = query_pipeline_statistics(device);
   info.max_storage_buffer_range = limits.maxStorageBufferRange;
   info.min_storage_buffer_offset_alignment = limits.minStorageBufferOffsetAlignment;
   info.max_compute_workgroup_invocations = limits.maxComputeWorkGroupInvocations;

@@ -31,6 +31,9 @@ struct DeviceInfo {
   // and whether the driver says packed 4 x int8 dot products are faster than their expansion.
   bool integer_dot_product = false;
   bool integer_dot_product_accelerated = false;
+  // VK_KHR_pipeline_executable_properties with its pipelineExecutableInfo feature: the driver can
+  // report per-pipeline compiler statistics (registers, shared memory, spills on NVIDIA).
+  bool pipeline_statistics = false;
   uint64_t max_storage_buffer_range = 0;
   uint64_t min_storage_buffer_offset_alignment = 0;
   uint32_t max_compute_workgroup_invocations = 0;

@@ -278,6 +278,8 @@ const Pipeline& Pipelines::get(std::string_view name) {
   info.stage.pName = "main";
   info.stage.pSpecializationInfo = &specialization;
   info.layout = pipeline->layout;
+  if (context_.captures_pipeline_statistics())
+    info.flags |= VK_PIPELINE_CREATE_CAPTURE_STATISTICS_BIT_KHR;
   VkResult result = vkCreateComputePipelines(context_.device(), VK_NULL_HANDLE, 1, &info, nullptr,
                                              &pipeline->pipeline);
   vkDestroyShaderModule(context_.device(), module, nullptr);
