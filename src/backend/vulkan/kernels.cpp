@@ -331,6 +331,8 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     if (fusions.accumulate || !swiglu_pair_fits(pipelines, weights, up))
       fail("Vulkan mat-vec: '{}' and '{}' cannot be paired for SwiGLU", weights.buffer->name(),
            up.buffer ? up.buffer->name() : "none");
+    // The K-quants' int8 kernels take the pair in variants of their own (matvec_int8.comp).
+    if (kernel.int8 && type_traits(weights.type).block_elements == 256) kernel.name += "_pair";
     const uint64_t alignment = sequence.context().info().min_storage_buffer_offset_alignment;
     const uint64_t binding_offset = weights.offset / alignment * alignment;
     const BufferRange binding{weights.buffer, binding_offset,

@@ -25,7 +25,7 @@ constexpr uint32_t bit(uint32_t binding) {
 // (QUANTIZE_OUTPUT); its push constants with {passes} before the epilogue's; 8 subgroups per
 // workgroup share the staged x; 2 rows per subgroup and 1 chunk per step, as measured on the H200
 // (docs/perf/README.md, v2). The "_prequantized" variants (Q8_0, K-quants) read binding 1 as a
-// quantized vector.
+// quantized vector; the K-quants' "_pair" variants take a SwiGLU pair (SWIGLU_PAIR).
 #define QUANT_INT8_MATVEC(name)                               \
   PipelineRecord {                                            \
     name, 9, bit(2) | bit(6) | bit(7), 13 * 4, 8, false, 2, 1 \
@@ -54,12 +54,18 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_INT8_MATVEC("matvec_int8_q5_0"),
     QUANT_INT8_MATVEC("matvec_int8_q5_1"),
     QUANT_INT8_MATVEC("matvec_int8_q4_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_k_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q5_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_k_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q6_k"),
+    QUANT_INT8_MATVEC("matvec_int8_q6_k_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q8_0_prequantized"),
     QUANT_INT8_MATVEC("matvec_int8_q4_k_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q4_k_prequantized_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q5_k_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q5_k_prequantized_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q6_k_prequantized"),
+    QUANT_INT8_MATVEC("matvec_int8_q6_k_prequantized_pair"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;

@@ -37,6 +37,11 @@ constexpr double kWordTolerance = 1e-6;
 
 // What the producer's dispatch writes before it quantizes it: W x, residual + W x (ACCUMULATE), or
 // silu(W x) * (V x) (SWIGLU_PAIR).
+// The suffix of the int8 kernel that takes a SwiGLU pair: the K-quants have variants of their own.
+std::string pair_suffix(TensorType type) {
+  return type_traits(type).block_elements == 256 ? "_pair" : "";
+}
+
 enum class ProducerForm { Plain, Accumulate, Swiglu };
 
 std::string form_label(ProducerForm form) {
@@ -258,7 +263,8 @@ class QuantizedHandoffTest : public VulkanTest {
     // One dispatch each: the producer's int8 kernel, then the consumers' prequantized variants.
     const std::vector<CommandInfo>& infos = sequence.command_infos();
     ASSERT_EQ(infos.size(), 1 + shape.consumer_types.size());
-    EXPECT_EQ(infos[0].kernel, kernel_name("matvec_int8_", type));
+    EXPECT_EQ(infos[0].kernel, kernel_name("matvec_int8_", type) +
+                                   (shape.form == ProducerForm::Swiglu ? pair_suffix(type) : ""));
     for (size_t c = 0; c < shape.consumer_types.size(); ++c)
       EXPECT_EQ(infos[1 + c].kernel,
                 kernel_name("matvec_int8_", shape.consumer_types[c]) + "_prequantized");
@@ -449,7 +455,8 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
   sequence.submit_and_wait();
   const std::vector<CommandInfo>& infos = sequence.command_infos();
   ASSERT_EQ(infos.size(), 3u);
-  EXPECT_EQ(infos[1].kernel, kernel_name("matvec_int8_", type) + "_prequantized");
+  EXPECT_EQ(infos[1].kernel,
+            kernel_name("matvec_int8_", type) + "_prequantized" + pair_suffix(type));
 
   std::vector<float> expected_x =
       reference_matvec(type, attn_out, embd, attn, int8_quantized(type, attention));

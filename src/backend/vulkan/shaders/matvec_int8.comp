@@ -306,7 +306,16 @@ void main() {
   uint chunks_per_row = pc.cols / CHUNK;
   uint lane = gl_SubgroupInvocationID;
   uint chunks_per_step = gl_SubgroupSize * CHUNKS;
+  // K-quants: the "_pair" variants (SWIGLU_PAIR_KERNEL) take the pair, since a flag known only at
+  // run time gives every mat-vec the registers of the pair's loads (on the H200: +2.5 % SmolLM2,
+  // +3.9 % Qwen3-4B). The other types keep the flag: split so, Q8_0 lost 3-4 % (docs/perf, v4).
+#if defined(SWIGLU_PAIR_KERNEL)
+  const bool paired = true;
+#elif defined(Q8_K_ACTIVATIONS)
+  const bool paired = false;
+#else
   bool paired = (pc.flags & SWIGLU_PAIR) != 0u;
+#endif
   bool quantizing = (pc.flags & QUANTIZE_OUTPUT) != 0u;
   float row_scale = 1.0;  // rms_scale_after_staging, once x is staged
 
