@@ -88,7 +88,8 @@ class CompiledPlan {
                      uint64_t offset);
   // Drops the RoPE and KV store folds of mat-vecs that cannot take them on this device.
   void unfold_epilogues_that_do_not_fit(const Pipelines& pipelines);
-  // Plans the quantized handoffs between mat-vecs this device can run, and their buffers.
+  // Plans the quantized handoffs (producer dispatch -> mat-vecs) this device can run, and their
+  // buffers.
   void plan_handoffs(const Pipelines& pipelines, Transfer& transfer);
   // Record the mat-vec, RoPE or attention at op `index` with the ops fusions_ folds into it. A
   // mat-vec reads its x quantized only when its producer is recorded too (at `first_op` or later).
