@@ -163,12 +163,17 @@ void print_kernel_totals(const TokenProfile& profile) {
   print_table({{"kernel", false}, {"count"}, {"GPU us"}, {"% of GPU time"}, {"GB/s"}}, rows);
 }
 
-void print_decode_profile(const BenchmarkReport& report) {
-  const TokenProfile& profile = *report.profile;
-  fmt::print("\nprofile of one decode token at position {}:\n\n", report.profile_position);
+// A profiled submission's dispatch table, then its per-kernel totals.
+void print_dispatches_and_kernels(const TokenProfile& profile) {
   print_dispatches(profile);
   fmt::print("\nby kernel:\n\n");
   print_kernel_totals(profile);
+}
+
+void print_decode_profile(const BenchmarkReport& report) {
+  const TokenProfile& profile = *report.profile;
+  fmt::print("\nprofile of one decode token at position {}:\n\n", report.profile_position);
+  print_dispatches_and_kernels(profile);
   const DeviceCounters& t = profile.totals;
   fmt::print(
       "\ntoken: {} dispatches, {} barriers, {} submits; GPU {:.3f} ms (dispatches {:.3f} ms); "
@@ -190,9 +195,7 @@ void print_prefill_profile(const BenchmarkReport& report) {
   const PrefillProfile& prefill = *report.prefill_profile;
   const TokenProfile& profile = prefill.submission;
   fmt::print("\nprofile of one batched prefill of {} tokens at position 0:\n\n", prefill.n_tokens);
-  print_dispatches(profile);
-  fmt::print("\nby kernel:\n\n");
-  print_kernel_totals(profile);
+  print_dispatches_and_kernels(profile);
   const DeviceCounters& t = profile.totals;
   fmt::print(
       "\nbatch: {} tokens, {} dispatches, {} barriers, {} submits; GPU {:.3f} ms (dispatches "

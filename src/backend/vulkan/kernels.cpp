@@ -3,8 +3,10 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "backend/vulkan/binding_split.h"
 #include "backend/vulkan/weight_layout.h"
@@ -130,11 +132,13 @@ MatVecKernel matvec_kernel(const Pipelines& pipelines, const WeightMatrix& weigh
   return {kernel_name("matvec_int8_", weights.type), true};
 }
 
-// The types whose int8 kernels also read a producer's quantized output (a scale per 16 values):
-// those whose chunk products scale each half of a block of 32 on its own.
-bool reads_quantized_halves(TensorType type) {
-  return type == TensorType::Q8_0 || type == TensorType::Q4_K || type == TensorType::Q5_K ||
-         type == TensorType::Q6_K;
+// The variant of int8 kernel `name` with `suffix` ("_prequantized", "_pair"), where the record
+// table (pipelines.cpp, which names the types each variant is built for) has one.
+std::optional<std::string> int8_variant(const MatVecKernel& kernel, std::string_view suffix) {
+  if (!kernel.int8) return std::nullopt;
+  std::string name = kernel.name + std::string(suffix);
+  if (find_pipeline_record(name) == nullptr) return std::nullopt;
+  return name;
 }
 
 // Row passes per workgroup of the int8 kernel for `rows` rows (each workgroup stages x once, so
@@ -260,7 +264,7 @@ uint64_t quantized_activation_bytes(uint64_t n) {
 }
 
 bool matvec_reads_quantized_x(const Pipelines& pipelines, const WeightMatrix& weights) {
-  return matvec_kernel(pipelines, weights).int8 && reads_quantized_halves(weights.type);
+  return int8_variant(matvec_kernel(pipelines, weights), "_prequantized").has_value();
 }
 
 bool matvec_quantizes_output(const Pipelines& pipelines, const WeightMatrix& weights) {
@@ -296,7 +300,7 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
       fail("Vulkan mat-vec: the quantized x holds {} bytes, needs {}", fusions.quantized_x->size,
            quantized_activation_bytes(weights.cols));
     input = *fusions.quantized_x;
-    kernel.name += "_prequantized";
+    kernel.name = *int8_variant(kernel, "_prequantized");
   } else {
     expect_floats(x, weights.cols, "mat-vec", "x");
   }
@@ -332,7 +336,7 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
       fail("Vulkan mat-vec: '{}' and '{}' cannot be paired for SwiGLU", weights.buffer->name(),
            up.buffer ? up.buffer->name() : "none");
     // The K-quants' int8 kernels take the pair in variants of their own (matvec_int8.comp).
-    if (kernel.int8 && type_traits(weights.type).block_elements == 256) kernel.name += "_pair";
+    if (const std::optional<std::string> pair = int8_variant(kernel, "_pair")) kernel.name = *pair;
     const uint64_t alignment = sequence.context().info().min_storage_buffer_offset_alignment;
     const uint64_t binding_offset = weights.offset / alignment * alignment;
     const BufferRange binding{weights.buffer, binding_offset,
