@@ -282,15 +282,19 @@ vec2 x_half_scales(uint block) {
   return vec2(xq_floats[first], xq_floats[first + 1u]);
 }
 
-// The RMS scale of the producer's raw values (1 without NORM_INPUT), for the row sums: each lane
-// sums some groups' sums of squares, then the subgroup adds them up.
-float prequantized_rms_scale() {
+// The sums of squares of the 4 groups of 16 values of chunk index `chunk` (each chunk index of a
+// row once, whichever values the type's chunk multiplies): a subgroup's lanes add them over their
+// chunks of a row, which covers every group once, and prequantized_rms_scale adds up the lanes.
+float chunk_sum_squares(uint chunk) {
+  vec4 squares = uintBitsToFloat(xq_vec4[quantized_sum_squares_word(pc.cols) / 4u + chunk]);
+  return dot(squares, vec4(1.0));
+}
+
+// The RMS scale of the producer's raw values (1 without NORM_INPUT), for the row sums, from each
+// lane's chunk_sum_squares.
+float prequantized_rms_scale(float lane_sum_squares) {
   if ((pc.flags & NORM_INPUT) == 0u) return 1.0;
-  float sum_squares = 0.0;
-  uint first = quantized_sum_squares_word(pc.cols);
-  for (uint g = gl_SubgroupInvocationID; g < pc.cols / QUANTIZED_GROUP; g += gl_SubgroupSize)
-    sum_squares += xq_floats[first + g];
-  return 1.0 / sqrt(subgroupAdd(sum_squares) / float(pc.cols) + pc.eps);
+  return 1.0 / sqrt(subgroupAdd(lane_sum_squares) / float(pc.cols) + pc.eps);
 }
 #endif
 
@@ -326,11 +330,18 @@ void main() {
     uint row_starts[ROWS];
     for (uint r = 0; r < ROWS; ++r)
       row_starts[r] = pc.weight_offset + min(first_row + r, pc.rows - 1u) * pc.row_bytes;
-    float next_weights[ROWS];  // loaded now, used after the sums
+    // Loaded now, used after the sums: lane r writes row r (below), with these inputs.
+    RowInputs row_inputs_of_lane =
+        row_inputs(pc.out_offset + min(first_row + min(lane, ROWS - 1u), pc.rows - 1u), pc.flags,
+                   pc.epilogue);
+    float next_weights[ROWS];
     for (uint r = 0; r < ROWS; ++r) next_weights[r] = quantizing ? next_weight(first_row + r) : 1.0;
 
     float values[VALUES];
     for (uint v = 0; v < VALUES; ++v) values[v] = 0.0;
+#ifdef X_PREQUANTIZED
+    float lane_sum_squares = 0.0;
+#endif
     for (uint step = 0; step < chunks_per_row; step += chunks_per_step) {
       // Chunks past the end of the row load the last chunk again and add nothing.
       uint chunks[CHUNKS];
@@ -347,23 +358,32 @@ void main() {
           weights[r][c] = load_chunk(row_starts[r], chunks[c]);
           if (paired) pair_weights[r][c] = load_chunk(row_starts[r] + pc.pair_offset, chunks[c]);
         }
-      if (pass == 0u && step == 0u) {
 #ifdef X_PREQUANTIZED
-        row_scale = prequantized_rms_scale();
+      // x right after the weights: nothing waits between their loads.
+      ChunkInput inputs[CHUNKS];
+      for (uint c = 0; c < CHUNKS; ++c) inputs[c] = load_chunk_input(chunks[c]);
+      if (pass == 0u && (pc.flags & NORM_INPUT) != 0u)
+        for (uint c = 0; c < CHUNKS; ++c)
+          if (valid[c]) lane_sum_squares += chunk_sum_squares(chunks[c]);
 #else
+      if (pass == 0u && step == 0u) {
         stage_x();
         row_scale = rms_scale_after_staging();
-#endif
       }
+      ChunkInput inputs[CHUNKS];
+      for (uint c = 0; c < CHUNKS; ++c) inputs[c] = load_chunk_input(chunks[c]);
+#endif
       for (uint c = 0; c < CHUNKS; ++c) {
         if (!valid[c]) continue;
-        ChunkInput ci = load_chunk_input(chunks[c]);
         for (uint r = 0; r < ROWS; ++r) {
-          values[r] += chunk_dot(chunks[c], weights[r][c], ci);
-          if (paired) values[ROWS + r] += chunk_dot(chunks[c], pair_weights[r][c], ci);
+          values[r] += chunk_dot(chunks[c], weights[r][c], inputs[c]);
+          if (paired) values[ROWS + r] += chunk_dot(chunks[c], pair_weights[r][c], inputs[c]);
         }
       }
     }
+#ifdef X_PREQUANTIZED
+    if (pass == 0u) row_scale = prequantized_rms_scale(lane_sum_squares);
+#endif
     for (uint v = 0; v < VALUES; ++v) values[v] = subgroupAdd(values[v]) * row_scale;
 
     // Lane r writes row r (constant indices into `values`: a variable index would put the array in
@@ -375,8 +395,8 @@ void main() {
         float up = values[ROWS + r];
         total = total / (1.0 + exp(-total)) * up;
       }
-      float written =
-          write_row(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags, pc.epilogue);
+      float written = write_row_with(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags,
+                                     pc.epilogue, row_inputs_of_lane);
       if (quantizing) keep_pass_output(gl_SubgroupID * ROWS + r, written, next_weights[r]);
     }
     if (quantizing) quantize_pass(workgroup_first_row + pass * rows_per_pass);
