@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
@@ -31,47 +32,54 @@ class AttentionTest : public VulkanTest, public ::testing::WithParamInterface<bo
 };
 
 TEST_P(AttentionTest, MatchesReferenceAtSeveralPositions) {
-  const uint32_t head_dim = 40;
+  // Heads of 40, and the widest the kernel takes here (4 values per invocation, at most 128): where
+  // the workgroup is 32 wide (subgroup size 8), a key then takes two rounds of loads (KEY_VECTORS
+  // in shaders/attention_partial.comp) and a pass holds more positions than each group of
+  // invocations loads at once (VALUE_POSITIONS).
+  const uint32_t widest =
+      std::min(4 * pipelines(GetParam()).workgroup_size("attention_partial"), 128u);
   // 320 positions: several chunks and a combine step; 48 and 24: one chunk of one or two passes
   // (subgroup size 8 or 4), normalized in place, or three chunks.
-  for (uint32_t capacity : {320u, 48u, 24u})
-    for (Heads heads : {Heads{9, 3}, Heads{7, 7}, Heads{5, 1}}) {
-      const uint32_t kv_dim = heads.n_kv_heads * head_dim;
-      const AttentionShape shape{heads.n_heads, heads.n_kv_heads, head_dim,
-                                 1.0f / std::sqrt(float(head_dim))};
-      // Every cache row is filled, so a read past the current position would show.
-      std::vector<float> keys = random_floats(capacity * kv_dim, 81);
-      std::vector<float> values = random_floats(capacity * kv_dim, 82);
-      std::vector<float> q = random_floats(heads.n_heads * head_dim, 83, -2.0f, 2.0f);
-      Buffer key_buffer = upload_floats(keys);
-      Buffer value_buffer = upload_floats(values);
-      Buffer q_buffer = upload_floats(q);
-      Buffer scratch = make_buffer(
-          attention_scratch_floats(pipelines(GetParam()), shape, capacity) * sizeof(float));
-      Buffer out = make_buffer(q.size() * sizeof(float));
-      Buffer step = make_buffer(sizeof(StepInputs));
-      const KvCacheRanges cache{whole(key_buffer), whole(value_buffer), kv_dim, capacity};
+  for (uint32_t head_dim : {40u, widest})
+    for (uint32_t capacity : {320u, 48u, 24u})
+      for (Heads heads : {Heads{9, 3}, Heads{7, 7}, Heads{5, 1}}) {
+        SCOPED_TRACE(::testing::Message() << "head_dim " << head_dim << ", capacity " << capacity);
+        const uint32_t kv_dim = heads.n_kv_heads * head_dim;
+        const AttentionShape shape{heads.n_heads, heads.n_kv_heads, head_dim,
+                                   1.0f / std::sqrt(float(head_dim))};
+        // Every cache row is filled, so a read past the current position would show.
+        std::vector<float> keys = random_floats(capacity * kv_dim, 81);
+        std::vector<float> values = random_floats(capacity * kv_dim, 82);
+        std::vector<float> q = random_floats(heads.n_heads * head_dim, 83, -2.0f, 2.0f);
+        Buffer key_buffer = upload_floats(keys);
+        Buffer value_buffer = upload_floats(values);
+        Buffer q_buffer = upload_floats(q);
+        Buffer scratch = make_buffer(
+            attention_scratch_floats(pipelines(GetParam()), shape, capacity) * sizeof(float));
+        Buffer out = make_buffer(q.size() * sizeof(float));
+        Buffer step = make_buffer(sizeof(StepInputs));
+        const KvCacheRanges cache{whole(key_buffer), whole(value_buffer), kv_dim, capacity};
 
-      CommandSequence sequence(pipelines(GetParam()));
-      sequence.begin();
-      encode_attention(sequence, whole(q_buffer), cache, whole(step), whole(scratch), whole(out),
-                       shape);
-      sequence.end();
-      for (uint32_t pos : {0u, 17u, 63u, 299u, capacity - 1}) {
-        if (pos >= capacity) continue;
-        set_step(step, pos);
-        sequence.submit_and_wait();
-        std::vector<float> expected = reference_attention(
-            q, keys, values, heads.n_heads, heads.n_kv_heads, head_dim, pos, shape.scale);
-        double error = nmse(download_floats(out, q.size()), expected);
-        if (pos == 299)
-          std::printf("[nmse] attention %u/%u heads pos %u subgroup=%u %s: %.3g\n", heads.n_heads,
-                      heads.n_kv_heads, pos, context().info().subgroup_size,
-                      GetParam() ? "subgroup-reduce" : "shmem-reduce", error);
-        EXPECT_LE(error, kAttentionTolerance)
-            << heads.n_heads << "/" << heads.n_kv_heads << " pos " << pos;
+        CommandSequence sequence(pipelines(GetParam()));
+        sequence.begin();
+        encode_attention(sequence, whole(q_buffer), cache, whole(step), whole(scratch), whole(out),
+                         shape);
+        sequence.end();
+        for (uint32_t pos : {0u, 17u, 63u, 299u, capacity - 1}) {
+          if (pos >= capacity) continue;
+          set_step(step, pos);
+          sequence.submit_and_wait();
+          std::vector<float> expected = reference_attention(
+              q, keys, values, heads.n_heads, heads.n_kv_heads, head_dim, pos, shape.scale);
+          double error = nmse(download_floats(out, q.size()), expected);
+          if (pos == 299)
+            std::printf("[nmse] attention %u/%u heads pos %u subgroup=%u %s: %.3g\n", heads.n_heads,
+                        heads.n_kv_heads, pos, context().info().subgroup_size,
+                        GetParam() ? "subgroup-reduce" : "shmem-reduce", error);
+          EXPECT_LE(error, kAttentionTolerance)
+              << heads.n_heads << "/" << heads.n_kv_heads << " pos " << pos;
+        }
       }
-    }
 }
 
 // kv_store + attention recorded once; each submission appends the next position's keys and values.

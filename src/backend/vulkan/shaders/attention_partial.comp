@@ -63,8 +63,19 @@ layout(push_constant) uniform Push {
 
 const uint FINAL = 1u, QUANTIZE_RESULT = 2u;
 
-// Vectors of a key, or positions of the value sum, each invocation loads before it uses them.
-const uint UNROLL = 8;
+// What each invocation loads of a pass before it uses any of it (load_pass): the first
+// KEY_VECTORS vectors of 4 of its position's key and VALUE_POSITIONS positions of the value sum, so
+// that a pass waits for memory once where they cover it (SmolLM2's heads of 64 values), and the
+// first pass's loads are on their way before the query is prepared. The QK_NORM_ROPE_STORE variant
+// (qwen3's heads of 128 and 256 values) keeps 8 of each: with 16 it took 209 registers on the
+// H200 and Qwen3.5-4B lost 2.5 % (docs/perf/README.md, v5).
+#ifdef QK_NORM_ROPE_STORE
+const uint KEY_VECTORS = 8;
+const uint VALUE_POSITIONS = 8;
+#else
+const uint KEY_VECTORS = 16;
+const uint VALUE_POSITIONS = 16;
+#endif
 
 shared float weights[WORKGROUP_SIZE];
 shared vec4 group_sums[WORKGROUP_SIZE];
@@ -81,54 +92,83 @@ float head_value(uint i) { return head_output[i / 4u][i % 4u]; }
 const uint QUERY_SLOT = 0u, KEY_SLOT = 1u;
 shared vec4 prepared[2u * WORKGROUP_SIZE];
 
-float raw_head_value(uint slot, uint index) { return slot == QUERY_SLOT ? q[index] : k[index]; }
-
 float prepared_value(uint slot, uint i) { return prepared[slot * WORKGROUP_SIZE + i / 4u][i % 4u]; }
 
 void set_prepared_value(uint slot, uint i, float value) {
   prepared[slot * WORKGROUP_SIZE + i / 4u][i % 4u] = value;
 }
 
-// The head at `base` of q or k, RMS-normalized, scaled by its norm weight and rotated, into `slot`:
-// the same operations in the same order as rope.comp, so that the results match it bit for bit.
-void normalize_and_rotate(uint slot, uint base) {
+// Head values lane, lane + WORKGROUP_SIZE, ... (`raw`: head_dim is at most 4 * WORKGROUP_SIZE)
+// RMS-normalized and scaled by the norm weights at `weight_offset` of the constants, into `slot`.
+void normalize_into(uint slot, vec4 raw, float eps, uint weight_offset) {
   uint lane = gl_LocalInvocationIndex;
   float sum_squares = 0.0;
-  for (uint i = lane; i < pc.head_dim; i += WORKGROUP_SIZE)
-    sum_squares += raw_head_value(slot, base + i) * raw_head_value(slot, base + i);
-  float eps = slot == QUERY_SLOT ? pc.q_norm_eps : pc.k_norm_eps;
+  for (uint r = 0; r < 4u; ++r)
+    if (lane + r * WORKGROUP_SIZE < pc.head_dim) sum_squares += raw[r] * raw[r];
   float scale = 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.head_dim) + eps);
-  for (uint i = lane; i < pc.head_dim; i += WORKGROUP_SIZE) {
-    float weight = constants[(slot == QUERY_SLOT ? 0u : pc.head_dim) + i];
-    set_prepared_value(slot, i, raw_head_value(slot, base + i) * scale * weight);
+  for (uint r = 0; r < 4u; ++r) {
+    uint i = lane + r * WORKGROUP_SIZE;
+    if (i < pc.head_dim) set_prepared_value(slot, i, raw[r] * scale * constants[weight_offset + i]);
   }
+}
+
+// The query head at `q_base` of q and, with `with_key` (uniform), the key head at `k_base` of k,
+// RMS-normalized, scaled by their norm weights and rotated, into their slots: the same operations
+// in the same order as rope.comp, so that the results match it bit for bit. Both heads are loaded
+// before either is reduced, so the two wait for memory once.
+void normalize_and_rotate(uint q_base, uint k_base, bool with_key) {
+  uint lane = gl_LocalInvocationIndex;
+  vec4 q_raw = vec4(0.0), k_raw = vec4(0.0);
+  for (uint r = 0; r < 4u; ++r) {
+    uint i = lane + r * WORKGROUP_SIZE;
+    if (i < pc.head_dim) q_raw[r] = q[q_base + i];
+    if (with_key && i < pc.head_dim) k_raw[r] = k[k_base + i];
+  }
+  normalize_into(QUERY_SLOT, q_raw, pc.q_norm_eps, 0u);
+  if (with_key) normalize_into(KEY_SLOT, k_raw, pc.k_norm_eps, pc.head_dim);
   barrier();
   uint half_rot = pc.n_rot / 2u;
   for (uint i = lane; i < half_rot; i += WORKGROUP_SIZE) {
     uint first = pc.neox != 0u ? i : 2u * i;
     uint second = pc.neox != 0u ? first + half_rot : first + 1u;
-    float a = prepared_value(slot, first);
-    float b = prepared_value(slot, second);
     vec2 cs = cos_sin(float(step_pos) * constants[2u * pc.head_dim + i]);
-    set_prepared_value(slot, first, a * cs.x - b * cs.y);  // each pair is this invocation's alone
-    set_prepared_value(slot, second, a * cs.y + b * cs.x);
+    for (uint slot = 0; slot < (with_key ? 2u : 1u); ++slot) {
+      float a = prepared_value(slot, first);
+      float b = prepared_value(slot, second);
+      set_prepared_value(slot, first, a * cs.x - b * cs.y);  // each pair is this invocation's alone
+      set_prepared_value(slot, second, a * cs.y + b * cs.x);
+    }
   }
   barrier();
 }
 #endif
 
-vec4 query_vector(uint q_offset4, uint i) {
+#ifndef QK_NORM_ROPE_STORE
+// The query head, staged once for every position's dot product.
+shared vec4 query_head[WORKGROUP_SIZE];
+#endif
+
+vec4 query_vector(uint i) {
 #ifdef QK_NORM_ROPE_STORE
   return prepared[QUERY_SLOT * WORKGROUP_SIZE + i];
 #else
-  return q[q_offset4 + i];
+  return query_head[i];
+#endif
+}
+
+// Whether the key of `position` is this dispatch's prepared one rather than a row of the cache.
+bool key_is_prepared(uint position) {
+#ifdef QK_NORM_ROPE_STORE
+  return position == step_pos;
+#else
+  return false;
 #endif
 }
 
 // Vector i of the key at `position`, which starts at vec4 `row` of the key cache.
 vec4 key_vector(uint position, uint row, uint i) {
 #ifdef QK_NORM_ROPE_STORE
-  if (position == step_pos) return prepared[KEY_SLOT * WORKGROUP_SIZE + i];
+  if (key_is_prepared(position)) return prepared[KEY_SLOT * WORKGROUP_SIZE + i];
 #endif
   return k_cache[row + i];
 }
@@ -140,6 +180,26 @@ vec4 value_vector(uint position, uint cache_index, uint current_index) {
   if (position == step_pos) return v[current_index];
 #endif
   return v_cache[cache_index];
+}
+
+// The loads of the pass over positions start .. start + count - 1 (count > 0) for invocation
+// `lane`: its position's key vectors (a prepared key is read where it is used) and, for value
+// group `group` (< groups), the value vectors d of positions group, group + groups, ...
+void load_pass(uint start, uint count, uint lane, uint group, uint groups, uint d, uint kv_dim4,
+               uint kv_offset4, out vec4 keys[KEY_VECTORS], out vec4 values[VALUE_POSITIONS]) {
+  uint dim4 = pc.head_dim / 4u;
+  uint position = start + min(lane, count - 1u);
+  uint key = position * kv_dim4 + kv_offset4;
+  bool cached = lane < count && !key_is_prepared(position);
+  for (uint u = 0; u < KEY_VECTORS; ++u)
+    keys[u] = cached && u < dim4 ? k_cache[key + u] : vec4(0.0);
+  uint value = start * kv_dim4 + kv_offset4 + d;
+  for (uint u = 0; u < VALUE_POSITIONS; ++u) {
+    uint offset = min(group + u * groups, count - 1u);
+    values[u] = group < groups
+                    ? value_vector(start + offset, value + offset * kv_dim4, kv_offset4 + d)
+                    : vec4(0.0);
+  }
 }
 
 void main() {
@@ -160,17 +220,25 @@ void main() {
   uint group = lane / dim4;
   uint d = lane % dim4;
 
+  vec4 keys[KEY_VECTORS];
+  vec4 values[VALUE_POSITIONS];
+  load_pass(first, min(WORKGROUP_SIZE, end - first), lane, group, groups, d, kv_dim4, kv_offset4,
+            keys, values);
+
 #ifdef QK_NORM_ROPE_STORE
-  normalize_and_rotate(QUERY_SLOT, head * pc.head_dim);
-  if (step_pos < end) {  // uniform: this chunk holds step_pos
-    uint group_heads = pc.n_heads / pc.n_kv_heads;
-    normalize_and_rotate(KEY_SLOT, (head / group_heads) * pc.head_dim);
+  uint group_heads = pc.n_heads / pc.n_kv_heads;
+  bool holds_step = step_pos < end;  // uniform: this chunk holds step_pos, whose key it prepares
+  normalize_and_rotate(head * pc.head_dim, (head / group_heads) * pc.head_dim, holds_step);
+  if (holds_step) {
     if (head % group_heads == 0u && lane < dim4) {
       uint row = step_pos * kv_dim4 + kv_offset4 + lane;
       k_cache[row] = prepared[KEY_SLOT * WORKGROUP_SIZE + lane];
       v_cache[row] = v[kv_offset4 + lane];
     }
   }
+#else
+  if (lane < dim4) query_head[lane] = q[q_offset4 + lane];
+  barrier();
 #endif
 
   float running_max = LOWEST_FLOAT;
@@ -178,20 +246,25 @@ void main() {
   vec4 acc = vec4(0.0);
   for (uint start = first; start < end; start += WORKGROUP_SIZE) {
     uint count = min(WORKGROUP_SIZE, end - start);
-    // Scores: one position per invocation, its key read as vec4s.
+    if (start != first)
+      load_pass(start, count, lane, group, groups, d, kv_dim4, kv_offset4, keys, values);
+    // Scores: one position per invocation.
     float score = LOWEST_FLOAT;
     if (lane < count) {
       uint position = start + lane;
       uint key = position * kv_dim4 + kv_offset4;
+      bool prepared_key = key_is_prepared(position);
       vec4 dot4 = vec4(0.0);
-      // UNROLL vectors of the key at a time, all loaded before any is used: a load used right
-      // away would wait out the memory latency once per vector.
-      for (uint i = 0; i < dim4; i += UNROLL) {
-        vec4 keys[UNROLL];
-        for (uint u = 0; u < UNROLL; ++u)
+      for (uint u = 0; u < KEY_VECTORS; ++u)
+        if (u < dim4)
+          dot4 += query_vector(u) * (prepared_key ? key_vector(position, key, u) : keys[u]);
+      // The rest of a head of more than 4 * KEY_VECTORS values, KEY_VECTORS vectors at a time,
+      // loaded first.
+      for (uint i = KEY_VECTORS; i < dim4; i += KEY_VECTORS) {
+        for (uint u = 0; u < KEY_VECTORS; ++u)
           keys[u] = key_vector(position, key, min(i + u, dim4 - 1u));
-        for (uint u = 0; u < UNROLL; ++u)
-          if (i + u < dim4) dot4 += query_vector(q_offset4, i + u) * keys[u];
+        for (uint u = 0; u < KEY_VECTORS; ++u)
+          if (i + u < dim4) dot4 += query_vector(i + u) * keys[u];
       }
       score = dot(dot4, vec4(1.0)) * pc.scale;
     }
@@ -205,15 +278,19 @@ void main() {
     running_max = new_max;
     acc *= correction;
     if (group < groups) {
+      for (uint u = 0; u < VALUE_POSITIONS; ++u) {
+        uint j = group + u * groups;
+        if (j < count) acc += weights[j] * values[u];
+      }
+      // The rest of a pass of more than VALUE_POSITIONS positions per group, VALUE_POSITIONS at a
+      // time, loaded first.
       uint value = start * kv_dim4 + kv_offset4 + d;
-      // UNROLL positions at a time, loaded first (as the keys above).
-      for (uint j = group; j < count; j += UNROLL * groups) {
-        vec4 values[UNROLL];
-        for (uint u = 0; u < UNROLL; ++u) {
+      for (uint j = group + VALUE_POSITIONS * groups; j < count; j += VALUE_POSITIONS * groups) {
+        for (uint u = 0; u < VALUE_POSITIONS; ++u) {
           uint offset = min(j + u * groups, count - 1u);
           values[u] = value_vector(start + offset, value + offset * kv_dim4, kv_offset4 + d);
         }
-        for (uint u = 0; u < UNROLL; ++u)
+        for (uint u = 0; u < VALUE_POSITIONS; ++u)
           if (j + u * groups < count) acc += weights[j + u * groups] * values[u];
       }
     }
