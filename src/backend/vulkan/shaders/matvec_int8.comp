@@ -384,7 +384,10 @@ void main() {
 #ifdef X_PREQUANTIZED
     if (pass == 0u) row_scale = prequantized_rms_scale(lane_sum_squares);
 #endif
-    for (uint v = 0; v < VALUES; ++v) values[v] = subgroupAdd(values[v]) * row_scale;
+    // The pair's sums only where there is a pair: each reduction costs (on the H200 the reductions
+    // were 6 % of a SmolLM2 token; docs/perf/README.md, v5).
+    for (uint v = 0; v < VALUES; ++v)
+      if (v < ROWS || paired) values[v] = subgroupAdd(values[v]) * row_scale;
 
     // Lane r writes row r (constant indices into `values`: a variable index would put the array in
     // local memory).
