@@ -26,6 +26,19 @@ ExecutableQueries load_executable_queries(VkDevice device) {
   return queries;
 }
 
+// Vulkan's two-call enumeration: `query(&count, nullptr)` for the count, then the entries, each
+// given its `type` first.
+template <typename Entry, typename Query>
+std::vector<Entry> enumerate(VkStructureType type, const char* what, Query query) {
+  uint32_t count = 0;
+  check(query(&count, nullptr), what);
+  std::vector<Entry> entries(count);
+  for (Entry& entry : entries) entry.sType = type;
+  check(query(&count, entries.data()), what);
+  entries.resize(count);
+  return entries;
+}
+
 // The executables (compiled stages) of `pipeline`: one for a compute pipeline on most drivers.
 std::vector<VkPipelineExecutablePropertiesKHR> executables(VkDevice device,
                                                            const ExecutableQueries& queries,
@@ -33,15 +46,11 @@ std::vector<VkPipelineExecutablePropertiesKHR> executables(VkDevice device,
   VkPipelineInfoKHR info{};
   info.sType = VK_STRUCTURE_TYPE_PIPELINE_INFO_KHR;
   info.pipeline = pipeline;
-  uint32_t count = 0;
-  check(queries.properties(device, &info, &count, nullptr), "vkGetPipelineExecutablePropertiesKHR");
-  std::vector<VkPipelineExecutablePropertiesKHR> properties(count);
-  for (VkPipelineExecutablePropertiesKHR& entry : properties)
-    entry.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR;
-  check(queries.properties(device, &info, &count, properties.data()),
-        "vkGetPipelineExecutablePropertiesKHR");
-  properties.resize(count);
-  return properties;
+  return enumerate<VkPipelineExecutablePropertiesKHR>(
+      VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_PROPERTIES_KHR, "vkGetPipelineExecutablePropertiesKHR",
+      [&](uint32_t* count, VkPipelineExecutablePropertiesKHR* entries) {
+        return queries.properties(device, &info, count, entries);
+      });
 }
 
 std::vector<VkPipelineExecutableStatisticKHR> executable_statistics(
@@ -50,15 +59,11 @@ std::vector<VkPipelineExecutableStatisticKHR> executable_statistics(
   info.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_INFO_KHR;
   info.pipeline = pipeline;
   info.executableIndex = executable;
-  uint32_t count = 0;
-  check(queries.statistics(device, &info, &count, nullptr), "vkGetPipelineExecutableStatisticsKHR");
-  std::vector<VkPipelineExecutableStatisticKHR> statistics(count);
-  for (VkPipelineExecutableStatisticKHR& entry : statistics)
-    entry.sType = VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR;
-  check(queries.statistics(device, &info, &count, statistics.data()),
-        "vkGetPipelineExecutableStatisticsKHR");
-  statistics.resize(count);
-  return statistics;
+  return enumerate<VkPipelineExecutableStatisticKHR>(
+      VK_STRUCTURE_TYPE_PIPELINE_EXECUTABLE_STATISTIC_KHR, "vkGetPipelineExecutableStatisticsKHR",
+      [&](uint32_t* count, VkPipelineExecutableStatisticKHR* entries) {
+        return queries.statistics(device, &info, count, entries);
+      });
 }
 
 std::string format_value(const VkPipelineExecutableStatisticKHR& statistic) {

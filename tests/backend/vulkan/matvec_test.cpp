@@ -286,11 +286,9 @@ TEST_P(MatVecFusionTest, NormAccumulateAndSwigluMatchOpByOp) {
       kernel_input(param.kernel, param.type, rms_normalized(x, norm_weight, eps));
   const std::vector<float> gate_y = reference_matvec(param.type, gate, rows, cols, normed);
   const std::vector<float> up_y = reference_matvec(param.type, up, rows, cols, normed);
-  std::vector<float> expected_accumulated(rows), expected_swiglu(rows);
-  for (uint64_t r = 0; r < rows; ++r) {
-    expected_accumulated[r] = residual[r] + gate_y[r];
-    expected_swiglu[r] = gate_y[r] / (1.0f + std::exp(-gate_y[r])) * up_y[r];
-  }
+  std::vector<float> expected_accumulated(rows);
+  for (uint64_t r = 0; r < rows; ++r) expected_accumulated[r] = residual[r] + gate_y[r];
+  const std::vector<float> expected_swiglu = reference_swiglu(gate_y, up_y);
   const double accumulate_error = nmse(download_floats(accumulated, rows), expected_accumulated);
   const double swiglu_error = nmse(download_floats(swiglu_out, rows), expected_swiglu);
   std::printf("[nmse] fused %s %s: norm+accumulate %.3g, norm+swiglu %.3g\n",

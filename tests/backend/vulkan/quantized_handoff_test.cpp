@@ -280,11 +280,8 @@ class QuantizedHandoffTest : public VulkanTest {
     std::vector<float> expected_y = gate_y;
     if (shape.form == ProducerForm::Accumulate)
       for (uint64_t r = 0; r < rows; ++r) expected_y[r] += residual[r];
-    if (swiglu) {
-      const std::vector<float> up_y = reference_matvec(type, up, rows, cols, producer_input);
-      for (uint64_t r = 0; r < rows; ++r)
-        expected_y[r] = gate_y[r] / (1.0f + std::exp(-gate_y[r])) * up_y[r];
-    }
+    if (swiglu)
+      expected_y = reference_swiglu(gate_y, reference_matvec(type, up, rows, cols, producer_input));
     const std::vector<float> y = download_floats(y_buffer, rows);
     const double y_error = nmse(y, expected_y);
     EXPECT_LE(y_error, kInt8Tolerance);
@@ -468,10 +465,8 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
 
   const std::vector<float> gate_input = dequantize(x_quantized, /*normed=*/true);
   const std::vector<float> gate_y = reference_matvec(type, gate, ff, embd, gate_input);
-  const std::vector<float> up_y = reference_matvec(type, up, ff, embd, gate_input);
-  std::vector<float> expected_swiglu(ff);
-  for (uint64_t r = 0; r < ff; ++r)
-    expected_swiglu[r] = gate_y[r] / (1.0f + std::exp(-gate_y[r])) * up_y[r];
+  const std::vector<float> expected_swiglu =
+      reference_swiglu(gate_y, reference_matvec(type, up, ff, embd, gate_input));
   const std::vector<float> swiglu = download_floats(swiglu_buffer, ff);
   const double swiglu_error = nmse(swiglu, expected_swiglu);
   EXPECT_LE(swiglu_error, kInt8Tolerance);
