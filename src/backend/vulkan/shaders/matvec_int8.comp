@@ -402,6 +402,7 @@ void main() {
                                      pc.epilogue, row_inputs_of_lane);
       if (quantizing) keep_pass_output(gl_SubgroupID * ROWS + r, written, next_weights[r]);
     }
-    if (quantizing) quantize_pass(workgroup_first_row + pass * rows_per_pass);
+    if (quantizing)
+      quantize_pass(workgroup_first_row + pass * rows_per_pass, pass + 1u < pc.passes);
   }
 }

@@ -22,8 +22,10 @@ void keep_pass_output(uint in_pass, float value, float weight) {
 }
 
 // Called by every invocation after the pass starting at row `first_row` has kept its outputs: a
-// subgroup per group of 16 rows quantizes it.
-void quantize_pass(uint first_row) {
+// subgroup per group of 16 rows quantizes it. `more_passes`: another pass follows and will reuse
+// the shared rows (after the last one, nothing waits: on the H200 that barrier cost ~1 % of a
+// Q8_0 token, docs/perf/README.md, v6).
+void quantize_pass(uint first_row, bool more_passes) {
   barrier();
   uint lane = gl_SubgroupInvocationID;
   uint groups = ROWS * gl_NumSubgroups / QUANTIZED_GROUP;
@@ -51,5 +53,5 @@ void quantize_pass(uint first_row) {
       quantized_out[quantized_sum_squares_word(pc.rows) + group] = floatBitsToUint(sum_squares);
     }
   }
-  barrier();  // the next pass reuses the shared rows
+  if (more_passes) barrier();
 }
