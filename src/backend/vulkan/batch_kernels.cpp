@@ -38,9 +38,18 @@ constexpr uint32_t kMatmulTileTokens = 64;
 constexpr uint32_t kMatmulTokenLanes = kMatmulTileTokens / 8;
 constexpr uint32_t kMatmulStepK = 16;
 constexpr uint32_t kMatmulBuffers = 2;  // the tiles being multiplied and the next step's
-// shaders/attention_batch.comp's tiles.
-constexpr uint32_t kAttentionQueryTile = 16;
-constexpr uint32_t kAttentionKeyTile = 16;
+// Matrices of at least this many rows take the "matmul_wide_" kernel of their type where there is
+// one (8 rows per invocation, ~20 % more multiply-adds per SM and second on the H200). Below, the
+// narrow tiles' workgroups are what keeps every SM busy: on the H200's 132 SMs a 2048-row matrix
+// gets 128 narrow tiles or 64 wide ones (1.7x slower), a 2560-row one 160 narrow tiles (a second
+// round for 28 SMs) or 80 wide ones (faster; docs/perf/README.md, v6).
+constexpr uint64_t kMatmulWideRows = 2560;
+// shaders/attention_batch.comp's tiling: a workgroup takes rows (query heads of tokens) in pairs,
+// each pair by kAttentionMembers invocations, and stages kAttentionKeyTile cache positions at a
+// time.
+constexpr uint32_t kAttentionMembers = 8;
+constexpr uint32_t kAttentionKeyTile = 32;
+constexpr uint32_t kAttentionWeightStride = kAttentionKeyTile + 4;  // softmax numerators per pair
 
 constexpr uint64_t kVec4Bytes = 16;
 
@@ -68,10 +77,24 @@ uint64_t matmul_shared_bytes(const Pipelines& pipelines, std::string_view name) 
          ((matmul_tile_rows(pipelines, name) / 4 + 1) + (kMatmulTileTokens / 4 + 1));
 }
 
-uint64_t attention_shared_bytes() {
+std::string matmul_kernel(TensorType type, uint64_t rows) {
+  const std::string wide = kernel_name("matmul_wide_", type);
+  if (rows >= kMatmulWideRows && find_pipeline_record(wide) != nullptr) return wide;
+  return kernel_name("matmul_", type);
+}
+
+// Rows of one workgroup's tile of the batch attention on this device.
+uint32_t attention_query_tile(const Pipelines& pipelines) {
+  return 2 * (pipelines.workgroup_size("attention_batch") / kAttentionMembers);
+}
+
+// The staged queries and the staged keys or values (heads padded by one vec4), then float pairs
+// per row pair: the softmax numerators and each member's tile maxima.
+uint64_t attention_shared_bytes(const Pipelines& pipelines) {
   const uint64_t head = kVec4Bytes * (kBatchAttentionMaxHeadDim / 4 + 1);
-  return head * (kAttentionQueryTile + 2 * kAttentionKeyTile) +
-         sizeof(float) * (kAttentionQueryTile * kAttentionKeyTile + 3 * kAttentionQueryTile);
+  const uint64_t pairs = attention_query_tile(pipelines) / 2;
+  return head * (attention_query_tile(pipelines) + kAttentionKeyTile) +
+         2 * sizeof(float) * pairs * (kAttentionWeightStride + kAttentionMembers);
 }
 
 }  // namespace
@@ -82,9 +105,12 @@ uint64_t batch_inputs_bytes(uint32_t capacity) {
 
 std::string batch_kernels_unavailable(const Pipelines& pipelines) {
   const uint64_t shared_limit = pipelines.context().info().max_compute_shared_memory_bytes;
-  if (attention_shared_bytes() > shared_limit)
+  if (pipelines.workgroup_size("attention_batch") % kAttentionMembers != 0)
+    return fmt::format("the batch attention needs workgroups of a multiple of {} invocations",
+                       kAttentionMembers);
+  if (attention_shared_bytes(pipelines) > shared_limit)
     return fmt::format("the batch attention needs {} bytes of shared memory; the device has {}",
-                       attention_shared_bytes(), shared_limit);
+                       attention_shared_bytes(pipelines), shared_limit);
   for (const PipelineRecord& record : pipeline_records()) {
     if (!record.name.starts_with("matmul_")) continue;
     if (record.rows_per_workgroup % 4 != 0 || record.rows_per_workgroup == 0)
@@ -106,7 +132,7 @@ void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const
   const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-mul");
   expect_floats(x, n_tokens * weights.cols, "mat-mul", "x");
   expect_floats(y, n_tokens * weights.rows, "mat-mul", "y");
-  const std::string name = kernel_name("matmul_", weights.type);
+  const std::string name = matmul_kernel(weights.type, weights.rows);
   const uint32_t tile_rows = matmul_tile_rows(sequence.pipelines(), name);
   for (const RowRun& run :
        split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-mul")) {
@@ -196,8 +222,11 @@ void encode_attention_batch(CommandSequence& sequence, const BufferRange& q,
                 "value cache");
   const AttentionBatchPush push{shape.n_heads,  shape.n_kv_heads, shape.head_dim,
                                 cache.capacity, n_tokens,         shape.scale};
+  // Workgroup (h, y) takes a tile of the rows of KV head h: its query heads of each token.
+  const uint64_t rows = uint64_t{n_tokens} * (shape.n_heads / shape.n_kv_heads);
   sequence.dispatch("attention_batch", {q, cache.keys, cache.values, inputs, out}, push,
-                    GroupCount{group_count(n_tokens, kAttentionQueryTile), shape.n_heads, 1});
+                    GroupCount{shape.n_kv_heads,
+                               group_count(rows, attention_query_tile(sequence.pipelines())), 1});
 }
 
 }  // namespace quant::vulkan

@@ -27,8 +27,9 @@ uint64_t batch_inputs_bytes(uint32_t capacity);
 // The largest head the batched attention takes (shaders/attention_batch.comp: MAX_HEAD_DIM).
 constexpr uint32_t kBatchAttentionMaxHeadDim = 128;
 
-// Why this device cannot run the batch kernels (the mat-mul needs workgroups of a multiple of 8
-// invocations, and they need more shared memory than some devices give), or empty when it can.
+// Why this device cannot run the batch kernels (the mat-mul and the attention need workgroups of a
+// multiple of 8 invocations, and they need more shared memory than some devices give), or empty
+// when it can.
 std::string batch_kernels_unavailable(const Pipelines& pipelines);
 
 // Y = W X for the n_tokens rows of x (weights.cols floats each, token after token) into the

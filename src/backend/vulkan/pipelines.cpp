@@ -106,8 +106,8 @@ constexpr PipelineRecord kRecords[] = {
     // {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags}; rows per
     // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of
     // registers and of fewer workgroups for short matrices): 4, and 8 subgroups per workgroup
-    // (tiles of 128 rows x 64 tokens on the H200; 8 rows per invocation: 10x slower there, 4
-    // subgroups: 7 % slower; docs/perf/README.md, v2).
+    // (tiles of 128 rows x 64 tokens on the H200; 4 subgroups: 7 % slower; docs/perf/README.md,
+    // v2).
     PipelineRecord{"matmul_f32", 3, bit(2), 8 * 4, 8, false, 4},
     PipelineRecord{"matmul_f16", 3, bit(2), 8 * 4, 8, false, 4},
     PipelineRecord{"matmul_bf16", 3, bit(2), 8 * 4, 8, false, 4},
@@ -119,6 +119,11 @@ constexpr PipelineRecord kRecords[] = {
     PipelineRecord{"matmul_q4_k", 3, bit(2), 8 * 4, 8, false, 4},
     PipelineRecord{"matmul_q5_k", 3, bit(2), 8 * 4, 8, false, 4},
     PipelineRecord{"matmul_q6_k", 3, bit(2), 8 * 4, 8, false, 4},
+    // 8 rows per invocation (tiles of 256 rows x 64 tokens on the H200) for tall matrices
+    // (batch_kernels.cpp: kMatmulWideRows).
+    PipelineRecord{"matmul_wide_q4_k", 3, bit(2), 8 * 4, 8, false, 8},
+    PipelineRecord{"matmul_wide_q6_k", 3, bit(2), 8 * 4, 8, false, 8},
+    PipelineRecord{"matmul_wide_q8_0", 3, bit(2), 8 * 4, 8, false, 8},
     // embed_batch: table, batch inputs, out; {cols, first_row, rows, row_bytes, weight_offset}
     PipelineRecord{"embed_batch_f32", 3, bit(2), 5 * 4, 4, false},
     PipelineRecord{"embed_batch_f16", 3, bit(2), 5 * 4, 4, false},
@@ -136,7 +141,9 @@ constexpr PipelineRecord kRecords[] = {
     // k, v, k cache, v cache, batch inputs; {kv_dim, capacity, n_tokens}
     PipelineRecord{"kv_store_batch", 5, bit(2) | bit(3), 3 * 4, 8, false},
     // q, k cache, v cache, batch inputs, out; {n_heads, n_kv_heads, head_dim, capacity, n_tokens,
-    // scale}
+    // scale}; 4 subgroups per workgroup: tiles of 32 query rows on the H200 (the tile follows the
+    // width, 8 invocations per pair of rows; more rows would pass its 48 KB of shared memory with
+    // heads of 128 floats: attention_batch.comp).
     PipelineRecord{"attention_batch", 5, bit(4), 6 * 4, 4, false},
 };
 

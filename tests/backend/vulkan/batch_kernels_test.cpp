@@ -99,10 +99,18 @@ INSTANTIATE_TEST_SUITE_P(AllTypes, MatmulTest, ::testing::ValuesIn(kWeightTypes)
 // Random bits reach the quant patterns a quantizer rarely writes (the fast paths' decoding), and
 // the residual is accumulated into y.
 TEST_F(BatchKernelTest, MatmulAccumulatesRandomBitWeights) {
-  for (TensorType type : {TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K}) {
-    const uint64_t rows = 29;
+  struct Case {
+    TensorType type;
+    uint64_t rows;
+    uint32_t n_tokens;
+  };
+  // 9 tokens: part of one tile of tokens; 70: more than one. 4096 rows: the wide kernels
+  // (batch_kernels.cpp: kMatmulWideRows).
+  for (auto [type, rows, n_tokens] :
+       {Case{TensorType::Q8_0, 29, 9}, Case{TensorType::Q4_K, 29, 70},
+        Case{TensorType::Q6_K, 29, 9}, Case{TensorType::Q4_K, 4096, 70},
+        Case{TensorType::Q6_K, 4096, 9}, Case{TensorType::Q8_0, 4096, 9}}) {
     const uint64_t cols = 512;
-    const uint32_t n_tokens = 9;
     const std::vector<uint8_t> weights = make_weights(type, rows, cols, 21, true);
     Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "weights");
     const std::vector<float> x = random_floats(n_tokens * cols, 22);
@@ -116,7 +124,7 @@ TEST_F(BatchKernelTest, MatmulAccumulatesRandomBitWeights) {
     EXPECT_LE(nmse(download_floats(y_buffer, n_tokens * rows),
                    reference_matmul(type, weights, rows, cols, x, n_tokens, residual)),
               kMatmulTolerance)
-        << type_label(type);
+        << type_label(type) << ", " << rows << " rows, " << n_tokens << " tokens";
   }
 }
 
@@ -214,8 +222,12 @@ struct AttentionCase {
 };
 
 TEST_F(BatchKernelTest, AttentionIsCausalOverTheBatchAndTheCache) {
-  const uint32_t capacity = 64;
-  for (AttentionCase shape_case : {AttentionCase{9, 3, 40}, AttentionCase{7, 7, 8},
+  const uint32_t capacity = 80;
+  // A workgroup takes a tile of rows (a KV head's query heads of consecutive tokens; 2 rows per 8
+  // invocations: 8 or 4 here) over key tiles of 32 positions, and the 8 invocations of a row pair
+  // share its output vec4s. 3 heads per KV head: tiles that start and end within a token; heads of
+  // 40 and 12 floats: 10 and 3 vec4s, slices of 2 or 1 and of 1 or none.
+  for (AttentionCase shape_case : {AttentionCase{9, 3, 40}, AttentionCase{7, 7, 12},
                                    AttentionCase{4, 1, kBatchAttentionMaxHeadDim}}) {
     const auto [n_heads, n_kv_heads, head_dim] = shape_case;
     const uint32_t kv_dim = n_kv_heads * head_dim;
@@ -226,9 +238,11 @@ TEST_F(BatchKernelTest, AttentionIsCausalOverTheBatchAndTheCache) {
     Buffer key_buffer = upload_floats(keys);
     Buffer value_buffer = upload_floats(values);
     const KvCacheRanges cache{whole(key_buffer), whole(value_buffer), kv_dim, capacity};
-    // 1 query; 21 from position 0 (two query tiles, two key tiles); 37 from 13: up to the cache's
-    // end.
-    for (auto [n_tokens, pos] : {std::pair{1u, 30u}, std::pair{21u, 0u}, std::pair{37u, 27u}}) {
+    // 1 query; 21 from position 0 (one key tile); 70 from 0 (three key tiles, the last partial;
+    // query tiles across key tiles); 43 from 37: more than a key tile of cache before the batch,
+    // up to the cache's end.
+    for (auto [n_tokens, pos] :
+         {std::pair{1u, 30u}, std::pair{21u, 0u}, std::pair{70u, 0u}, std::pair{43u, 37u}}) {
       const uint32_t n = n_heads * head_dim;
       const std::vector<float> q = random_floats(n_tokens * n, 63 + pos, -2.0f, 2.0f);
       Buffer q_buffer = upload_floats(q);

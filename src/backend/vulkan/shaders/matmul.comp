@@ -1,5 +1,6 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
 // Y[t][out_offset + r] = sum_c W[r][c] * X[t][c] for the `rows` rows of W bound at binding 0
 // (starting `weight_offset` bytes into the binding) and the n_tokens rows of X (cols floats each):
 // the mat-vec of a batch of prompt tokens as one matrix-matrix product. With ACCUMULATE, Y += W X
@@ -203,7 +204,7 @@ void main() {
   // sums[t * ROW_VECTORS + v]: rows (v * ROW_LANES + row_lane) * 4 .. + 3 for the invocation's
   // token t.
   vec4 sums[BLOCK_TOKENS * ROW_VECTORS];
-  for (uint i = 0; i < BLOCK_TOKENS * ROW_VECTORS; ++i) sums[i] = vec4(0.0);
+  [[unroll]] for (uint i = 0; i < BLOCK_TOKENS * ROW_VECTORS; ++i) sums[i] = vec4(0.0);
   bool has_tokens = first_token + token_lane * BLOCK_TOKENS < pc.n_tokens;
 
   stage(0u, 0u, first_row, first_token, blocks_per_row);
@@ -213,14 +214,14 @@ void main() {
     if (k0 + STEP_K < pc.cols)
       stage(k0 + STEP_K, slot ^ 1u, first_row, first_token, blocks_per_row);
     if (has_tokens) {
-      for (uint k = 0; k < STEP_K; ++k) {
+      [[unroll]] for (uint k = 0; k < STEP_K; ++k) {
         uint inputs = slot * INPUT_TILE + k * INPUT_STRIDE + 2u * token_lane;
         vec4 low = staged_inputs[inputs];
         vec4 high = staged_inputs[inputs + 1u];
-        for (uint v = 0; v < ROW_VECTORS; ++v) {
+        [[unroll]] for (uint v = 0; v < ROW_VECTORS; ++v) {
           vec4 w = staged_weights[slot * WEIGHT_TILE + k * WEIGHT_STRIDE + v * ROW_LANES +
                                   row_lane];
-          for (uint t = 0; t < 4u; ++t) {
+          [[unroll]] for (uint t = 0; t < 4u; ++t) {
             sums[t * ROW_VECTORS + v] += w * low[t];
             sums[(4u + t) * ROW_VECTORS + v] += w * high[t];
           }
@@ -231,11 +232,11 @@ void main() {
   }
 
   bool accumulate = (pc.flags & ACCUMULATE) != 0u;
-  for (uint t = 0; t < BLOCK_TOKENS; ++t) {
+  [[unroll]] for (uint t = 0; t < BLOCK_TOKENS; ++t) {
     uint token = first_token + token_lane * BLOCK_TOKENS + t;
     if (token >= pc.n_tokens) break;
-    for (uint v = 0; v < ROW_VECTORS; ++v)
-      for (uint i = 0; i < 4u; ++i) {
+    [[unroll]] for (uint v = 0; v < ROW_VECTORS; ++v)
+      [[unroll]] for (uint i = 0; i < 4u; ++i) {
         uint row = first_row + (v * ROW_LANES + row_lane) * 4u + i;
         if (row >= pc.rows) continue;
         uint index = token * pc.out_stride + pc.out_offset + row;
