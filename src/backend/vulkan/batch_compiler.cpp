@@ -79,6 +79,18 @@ CompiledBatch::CompiledBatch(Pipelines& pipelines, const CompiledPlan& compiled,
       residual_add_[i] = add;
       folded_[*add] = true;
     }
+  // The products that accumulate into a residual run alone in their step, so they may take the
+  // GPU with their columns in two halves (encode_matmul), through one scratch buffer in turn.
+  uint64_t scratch_floats = 0;
+  for (size_t i = 0; i < head; ++i)
+    if (const auto* matvec = std::get_if<plan::MatVec>(&plan_.ops[i].kind);
+        matvec && residual_add_[i])
+      scratch_floats =
+          std::max(scratch_floats,
+                   matmul_scratch_floats(pipelines, compiled.matrix(matvec->weight), capacity_));
+  if (scratch_floats > 0)
+    split_scratch_.emplace(context, float_bytes(scratch_floats), MemoryRole::Activations,
+                           "batch mat-mul halves");
 
   std::vector<bool> written(plan_.buffers.size(), false);
   for (size_t i = head; i < plan_.ops.size(); ++i) {
@@ -153,8 +165,10 @@ void CompiledBatch::record_op(CommandSequence& sequence, const plan::MatVec& op,
     sequence.set_label(
         fmt::format("batch MatVec '{}' + Add '{}'", plan_.ops[index].name, plan_.ops[*add].name),
         plan_.ops[index].layer);
+    std::optional<BufferRange> scratch;
+    if (split_scratch_) scratch = whole(*split_scratch_);
     encode_matmul(sequence, compiled_.matrix(op.weight), rows(op.in), rows(residual.out), n,
-                  /*accumulate=*/true);
+                  /*accumulate=*/true, scratch);
     return;
   }
   encode_matmul(sequence, compiled_.matrix(op.weight), rows(op.in), rows(op.out), n);

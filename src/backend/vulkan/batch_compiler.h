@@ -81,6 +81,8 @@ class CompiledBatch {
   // The buffers the head reads before it writes them: the last token's row goes to the
   // single-token buffer.
   std::vector<plan::BufferId> head_inputs_;
+  // Where the products that accumulate into a residual may put half their sums (encode_matmul).
+  std::optional<Buffer> split_scratch_;
   Buffer inputs_;          // device copy of the batch inputs, read by the kernels
   Buffer inputs_staging_;  // what the host writes before each submission
 };

@@ -14,7 +14,7 @@ namespace {
 
 // Push-constant blocks, member for member as the shaders declare them.
 struct MatmulPush {
-  uint32_t cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags;
+  uint32_t cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags, halves;
 };
 constexpr uint32_t kMatmulAccumulate = 1;  // MatmulPush::flags: ACCUMULATE in matmul.comp
 struct EmbedBatchPush {
@@ -83,6 +83,21 @@ std::string matmul_kernel(TensorType type, uint64_t rows) {
   return kernel_name("matmul_", type);
 }
 
+// Whether encode_matmul cuts the columns of `weights` in two halves (given scratch): the matrices
+// below kMatmulWideRows that have a wide kernel, in halves of whole blocks, with every row in one
+// binding. The two halves' wide tiles are as many workgroups as the narrow tiles, each doing more
+// per SM: on the H200 SmolLM2's 2048 x 8192 down projection of 512 tokens went 761 -> 634 µs with
+// the add, its 2048 x 2048 output projection stayed at ~168 (docs/perf/README.md, v6).
+bool matmul_splits_columns(const Pipelines& pipelines, const WeightMatrix& weights) {
+  return weights.rows < kMatmulWideRows &&
+         find_pipeline_record(kernel_name("matmul_wide_", weights.type)) != nullptr &&
+         weights.cols % (2 * static_cast<uint64_t>(type_traits(weights.type).block_elements)) ==
+             0 &&
+         split_into_bindings(pipelines, weights, checked_device_row_bytes(weights, "mat-mul"),
+                             "mat-mul")
+                 .size() == 1;
+}
+
 // Rows of one workgroup's tile of the batch attention on this device.
 uint32_t attention_query_tile(const Pipelines& pipelines) {
   return 2 * (pipelines.workgroup_size("attention_batch") / kAttentionMembers);
@@ -126,13 +141,22 @@ std::string batch_kernels_unavailable(const Pipelines& pipelines) {
   return "";
 }
 
+uint64_t matmul_scratch_floats(const Pipelines& pipelines, const WeightMatrix& weights,
+                               uint32_t n_tokens) {
+  return matmul_splits_columns(pipelines, weights) ? uint64_t{n_tokens} * weights.rows : 0;
+}
+
 void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
-                   const BufferRange& y, uint32_t n_tokens, bool accumulate) {
+                   const BufferRange& y, uint32_t n_tokens, bool accumulate,
+                   const std::optional<BufferRange>& scratch) {
   if (n_tokens == 0) fail("Vulkan mat-mul: a batch needs at least one token");
   const uint64_t bytes_per_row = checked_device_row_bytes(weights, "mat-mul");
   expect_floats(x, n_tokens * weights.cols, "mat-mul", "x");
   expect_floats(y, n_tokens * weights.rows, "mat-mul", "y");
-  const std::string name = matmul_kernel(weights.type, weights.rows);
+  const bool halves = scratch && matmul_splits_columns(sequence.pipelines(), weights);
+  if (halves) expect_floats(*scratch, n_tokens * weights.rows, "mat-mul", "scratch");
+  const std::string name = halves ? kernel_name("matmul_wide_", weights.type)
+                                  : matmul_kernel(weights.type, weights.rows);
   const uint32_t tile_rows = matmul_tile_rows(sequence.pipelines(), name);
   for (const RowRun& run :
        split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-mul")) {
@@ -143,10 +167,16 @@ void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const
                           static_cast<uint32_t>(run.first_row),
                           static_cast<uint32_t>(weights.rows),
                           n_tokens,
-                          accumulate ? kMatmulAccumulate : 0u};
-    sequence.dispatch(
-        name, {run.binding, x, y}, push,
-        GroupCount{group_count(run.rows, tile_rows), group_count(n_tokens, kMatmulTileTokens), 1});
+                          accumulate ? kMatmulAccumulate : 0u,
+                          halves ? 2u : 1u};
+    // Without halves the partials binding is y again, never written.
+    sequence.dispatch(name, {run.binding, x, y, halves ? *scratch : y}, push,
+                      GroupCount{group_count(run.rows, tile_rows),
+                                 group_count(n_tokens, kMatmulTileTokens), halves ? 2u : 1u});
+  }
+  if (halves) {
+    const uint32_t n = static_cast<uint32_t>(n_tokens * weights.rows);
+    encode_add(sequence, y, *scratch, y, n);
   }
 }
 

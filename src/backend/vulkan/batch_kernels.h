@@ -7,6 +7,7 @@
 // encoders of kernels.h, n_tokens times the size.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "backend/vulkan/command_sequence.h"
@@ -34,9 +35,16 @@ std::string batch_kernels_unavailable(const Pipelines& pipelines);
 
 // Y = W X for the n_tokens rows of x (weights.cols floats each, token after token) into the
 // n_tokens rows of y (weights.rows floats each); with `accumulate`, Y += W X (a residual add).
-// A matrix larger than one binding may cover is split over several dispatches by rows.
+// A matrix larger than one binding may cover is split over several dispatches by rows. Given
+// `scratch` (matmul_scratch_floats floats), a matrix too short to fill a large GPU with its tiles
+// may be multiplied in two halves of its columns at once, the second half's sums put in scratch
+// and then added to y (an add dispatch after a barrier: use it for a product that runs alone).
 void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
-                   const BufferRange& y, uint32_t n_tokens, bool accumulate = false);
+                   const BufferRange& y, uint32_t n_tokens, bool accumulate = false,
+                   const std::optional<BufferRange>& scratch = std::nullopt);
+// The floats of scratch encode_matmul uses for `weights` over n_tokens tokens (0: none).
+uint64_t matmul_scratch_floats(const Pipelines& pipelines, const WeightMatrix& weights,
+                               uint32_t n_tokens);
 
 // Row i of out (table.cols floats) = row tokens[i] of `table`, dequantized, for i < n_tokens.
 void encode_embed_batch(CommandSequence& sequence, const WeightMatrix& table,

@@ -102,28 +102,29 @@ constexpr PipelineRecord kRecords[] = {
     // values, scratch (a finished-workgroup count, then one (value, index) pair per workgroup),
     // result; {n, values_per_group}
     PipelineRecord{"argmax", 3, bit(1) | bit(2), 2 * 4, 4, true},
-    // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating);
-    // {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags}; rows per
+    // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating),
+    // partials; {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags,
+    // halves}; rows per
     // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of
     // registers and of fewer workgroups for short matrices): 4, and 8 subgroups per workgroup
     // (tiles of 128 rows x 64 tokens on the H200; 4 subgroups: 7 % slower; docs/perf/README.md,
     // v2).
-    PipelineRecord{"matmul_f32", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_f16", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_bf16", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q8_0", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q4_0", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q4_1", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q5_0", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q5_1", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q4_k", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q5_k", 3, bit(2), 8 * 4, 8, false, 4},
-    PipelineRecord{"matmul_q6_k", 3, bit(2), 8 * 4, 8, false, 4},
+    PipelineRecord{"matmul_f32", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_f16", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_bf16", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q8_0", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_0", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_1", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_0", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_1", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q4_k", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q5_k", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
+    PipelineRecord{"matmul_q6_k", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
     // 8 rows per invocation (tiles of 256 rows x 64 tokens on the H200) for tall matrices
     // (batch_kernels.cpp: kMatmulWideRows).
-    PipelineRecord{"matmul_wide_q4_k", 3, bit(2), 8 * 4, 8, false, 8},
-    PipelineRecord{"matmul_wide_q6_k", 3, bit(2), 8 * 4, 8, false, 8},
-    PipelineRecord{"matmul_wide_q8_0", 3, bit(2), 8 * 4, 8, false, 8},
+    PipelineRecord{"matmul_wide_q4_k", 4, bit(2) | bit(3), 9 * 4, 8, false, 8},
+    PipelineRecord{"matmul_wide_q6_k", 4, bit(2) | bit(3), 9 * 4, 8, false, 8},
+    PipelineRecord{"matmul_wide_q8_0", 4, bit(2) | bit(3), 9 * 4, 8, false, 8},
     // embed_batch: table, batch inputs, out; {cols, first_row, rows, row_bytes, weight_offset}
     PipelineRecord{"embed_batch_f32", 3, bit(2), 5 * 4, 4, false},
     PipelineRecord{"embed_batch_f16", 3, bit(2), 5 * 4, 4, false},

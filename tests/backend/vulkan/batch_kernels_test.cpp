@@ -103,28 +103,39 @@ TEST_F(BatchKernelTest, MatmulAccumulatesRandomBitWeights) {
     TensorType type;
     uint64_t rows;
     uint32_t n_tokens;
+    bool halves;  // scratch given: the short matrices' columns in two halves
   };
   // 9 tokens: part of one tile of tokens; 70: more than one. 4096 rows: the wide kernels
   // (batch_kernels.cpp: kMatmulWideRows).
-  for (auto [type, rows, n_tokens] :
-       {Case{TensorType::Q8_0, 29, 9}, Case{TensorType::Q4_K, 29, 70},
-        Case{TensorType::Q6_K, 29, 9}, Case{TensorType::Q4_K, 4096, 70},
-        Case{TensorType::Q6_K, 4096, 9}, Case{TensorType::Q8_0, 4096, 9}}) {
+  for (auto [type, rows, n_tokens, halves] :
+       {Case{TensorType::Q8_0, 29, 9, false}, Case{TensorType::Q4_K, 29, 70, false},
+        Case{TensorType::Q6_K, 29, 9, false}, Case{TensorType::Q4_K, 4096, 70, true},
+        Case{TensorType::Q6_K, 4096, 9, false}, Case{TensorType::Q8_0, 4096, 9, false},
+        Case{TensorType::Q8_0, 29, 9, true}, Case{TensorType::Q4_K, 29, 70, true},
+        Case{TensorType::Q6_K, 29, 9, true}}) {
     const uint64_t cols = 512;
     const std::vector<uint8_t> weights = make_weights(type, rows, cols, 21, true);
     Buffer weight_buffer = upload_bytes(device_layout(type, rows, cols, weights), "weights");
+    const WeightMatrix matrix{&weight_buffer, 0, type, rows, cols};
+    const uint64_t scratch_floats = matmul_scratch_floats(pipelines(true), matrix, n_tokens);
+    // Only the short matrices are cut.
+    EXPECT_EQ(scratch_floats, rows < 4096 ? n_tokens * rows : 0);
     const std::vector<float> x = random_floats(n_tokens * cols, 22);
     const std::vector<float> residual = random_floats(n_tokens * rows, 23);
     Buffer x_buffer = upload_floats(x, "x");
     Buffer y_buffer = upload_floats(residual, "y");
+    Buffer scratch = make_buffer(std::max<uint64_t>(4, scratch_floats * sizeof(float)));
     run(pipelines(true), [&](CommandSequence& sequence) {
-      encode_matmul(sequence, {&weight_buffer, 0, type, rows, cols}, whole(x_buffer),
-                    whole(y_buffer), n_tokens, /*accumulate=*/true);
+      std::optional<BufferRange> halves_scratch;
+      if (halves) halves_scratch = whole(scratch);
+      encode_matmul(sequence, matrix, whole(x_buffer), whole(y_buffer), n_tokens,
+                    /*accumulate=*/true, halves_scratch);
     });
     EXPECT_LE(nmse(download_floats(y_buffer, n_tokens * rows),
                    reference_matmul(type, weights, rows, cols, x, n_tokens, residual)),
               kMatmulTolerance)
-        << type_label(type) << ", " << rows << " rows, " << n_tokens << " tokens";
+        << type_label(type) << ", " << rows << " rows, " << n_tokens << " tokens"
+        << (halves ? ", in halves" : "");
   }
 }
 

@@ -20,6 +20,11 @@
 // again and are not written; tokens past the end are not staged, and invocations whose whole token
 // block is past it skip the products (a batch shorter than the tile costs less); columns past
 // `cols` (float types only: every quantized row is whole 32-element blocks) count as zero.
+//
+// With halves = 2 the columns are cut in two halves, workgroup z taking half z: the first half's
+// sums go to y as above, the second's to `partials` at the same index, for the host to add to y
+// afterwards (batch_kernels.cpp: a matrix too short to fill the GPU with its tiles gets twice the
+// workgroups so, and the sums stay in one order).
 
 #include "common.glsl"
 #include "dequant.glsl"
@@ -28,6 +33,7 @@ layout(binding = 0) readonly buffer WeightVectors { uvec4 weight_vec4[]; };
 layout(binding = 1) readonly buffer Input { float x[]; };
 layout(binding = 1) readonly buffer InputVectors { vec4 x4[]; };
 layout(binding = 2) buffer Output { float y[]; };
+layout(binding = 3) writeonly buffer Partials { float partials[]; };
 
 const uint ACCUMULATE = 1u;
 
@@ -40,6 +46,7 @@ layout(push_constant) uniform Push {
   uint out_stride;     // floats from one row of Y to the next
   uint n_tokens;
   uint flags;
+  uint halves;  // 1, or 2: the columns cut in two (whole blocks each: the host checks)
 } pc;
 
 layout(constant_id = 1) const uint BLOCK_ROWS = 4;
@@ -207,11 +214,14 @@ void main() {
   [[unroll]] for (uint i = 0; i < BLOCK_TOKENS * ROW_VECTORS; ++i) sums[i] = vec4(0.0);
   bool has_tokens = first_token + token_lane * BLOCK_TOKENS < pc.n_tokens;
 
-  stage(0u, 0u, first_row, first_token, blocks_per_row);
+  uint half_index = gl_WorkGroupID.z;
+  uint k_end = (half_index + 1u) * (pc.cols / pc.halves);
+  uint k_begin = half_index * (pc.cols / pc.halves);
+  stage(k_begin, 0u, first_row, first_token, blocks_per_row);
   barrier();
-  for (uint k0 = 0, slot = 0; k0 < pc.cols; k0 += STEP_K, slot ^= 1u) {
+  for (uint k0 = k_begin, slot = 0; k0 < k_end; k0 += STEP_K, slot ^= 1u) {
     // The other buffer was last read in the previous step, before its barrier.
-    if (k0 + STEP_K < pc.cols)
+    if (k0 + STEP_K < k_end)
       stage(k0 + STEP_K, slot ^ 1u, first_row, first_token, blocks_per_row);
     if (has_tokens) {
       [[unroll]] for (uint k = 0; k < STEP_K; ++k) {
@@ -241,7 +251,10 @@ void main() {
         if (row >= pc.rows) continue;
         uint index = token * pc.out_stride + pc.out_offset + row;
         float value = sums[t * ROW_VECTORS + v][i];
-        y[index] = accumulate ? y[index] + value : value;
+        if (half_index == 1u)
+          partials[index] = value;
+        else
+          y[index] = accumulate ? y[index] + value : value;
       }
   }
 }
