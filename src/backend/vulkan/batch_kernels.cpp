@@ -41,8 +41,8 @@ constexpr uint32_t kMatmulBuffers = 2;  // the tiles being multiplied and the ne
 // Matrices of at least this many rows take the "matmul_wide_" kernel of their type where there is
 // one (8 rows per invocation, ~20 % more multiply-adds per SM and second on the H200). Below, the
 // narrow tiles' workgroups are what keeps every SM busy: on the H200's 132 SMs a 2048-row matrix
-// gets 128 narrow tiles or 64 wide ones (1.7x slower), a 2560-row one 160 narrow tiles (a second
-// round for 28 SMs) or 80 wide ones (faster; docs/perf/README.md, v6).
+// gets 128 narrow tiles or 64 wide ones (1.5-1.7x slower), a 2560-row one 160 narrow tiles (a
+// second round for 28 SMs) or 80 wide ones (faster; docs/perf/README.md, v6).
 constexpr uint64_t kMatmulWideRows = 2560;
 // shaders/attention_batch.comp's tiling: a workgroup takes rows (query heads of tokens) in pairs,
 // each pair by kAttentionMembers invocations, and stages kAttentionKeyTile cache positions at a

@@ -209,14 +209,15 @@ void main() {
   uint blocks_per_row = pc.cols / (UNIT * UNITS_PER_BLOCK);
 
   // sums[t * ROW_VECTORS + v]: rows (v * ROW_LANES + row_lane) * 4 .. + 3 for the invocation's
-  // token t.
+  // token t. The loops over them are unrolled so that they stay in registers: left as loops, the
+  // wide kernels' 64 sums went to local memory on the H200 (10x slower; docs/perf/README.md, v6).
   vec4 sums[BLOCK_TOKENS * ROW_VECTORS];
   [[unroll]] for (uint i = 0; i < BLOCK_TOKENS * ROW_VECTORS; ++i) sums[i] = vec4(0.0);
   bool has_tokens = first_token + token_lane * BLOCK_TOKENS < pc.n_tokens;
 
   uint half_index = gl_WorkGroupID.z;
-  uint k_end = (half_index + 1u) * (pc.cols / pc.halves);
   uint k_begin = half_index * (pc.cols / pc.halves);
+  uint k_end = (half_index + 1u) * (pc.cols / pc.halves);
   stage(k_begin, 0u, first_row, first_token, blocks_per_row);
   barrier();
   for (uint k0 = k_begin, slot = 0; k0 < k_end; k0 += STEP_K, slot ^= 1u) {
