@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
 
 #include "backend/vulkan/binding_split.h"
@@ -77,10 +78,15 @@ uint64_t matmul_shared_bytes(const Pipelines& pipelines, std::string_view name) 
          ((matmul_tile_rows(pipelines, name) / 4 + 1) + (kMatmulTileTokens / 4 + 1));
 }
 
-std::string matmul_kernel(TensorType type, uint64_t rows) {
-  const std::string wide = kernel_name("matmul_wide_", type);
-  if (rows >= kMatmulWideRows && find_pipeline_record(wide) != nullptr) return wide;
-  return kernel_name("matmul_", type);
+// The wide kernel of `type`, where it has one and its tile fits the device's shared memory (with
+// 32 KB and subgroups of 32 it does not: the narrow kernels then serve every matrix).
+std::optional<std::string> wide_matmul_kernel(const Pipelines& pipelines, TensorType type) {
+  std::string wide = kernel_name("matmul_wide_", type);
+  if (find_pipeline_record(wide) == nullptr ||
+      matmul_shared_bytes(pipelines, wide) >
+          pipelines.context().info().max_compute_shared_memory_bytes)
+    return std::nullopt;
+  return wide;
 }
 
 // Whether encode_matmul cuts the columns of `weights` in two halves (given scratch): the matrices
@@ -89,8 +95,7 @@ std::string matmul_kernel(TensorType type, uint64_t rows) {
 // per SM: on the H200 SmolLM2's 2048 x 8192 down projection of 512 tokens went 761 -> 634 µs with
 // the add, its 2048 x 2048 output projection stayed at ~168 (docs/perf/README.md, v6).
 bool matmul_splits_columns(const Pipelines& pipelines, const WeightMatrix& weights) {
-  return weights.rows < kMatmulWideRows &&
-         find_pipeline_record(kernel_name("matmul_wide_", weights.type)) != nullptr &&
+  return weights.rows < kMatmulWideRows && wide_matmul_kernel(pipelines, weights.type) &&
          weights.cols % (2 * static_cast<uint64_t>(type_traits(weights.type).block_elements)) ==
              0 &&
          split_into_bindings(pipelines, weights, checked_device_row_bytes(weights, "mat-mul"),
@@ -98,18 +103,27 @@ bool matmul_splits_columns(const Pipelines& pipelines, const WeightMatrix& weigh
                  .size() == 1;
 }
 
-// Rows of one workgroup's tile of the batch attention on this device.
-uint32_t attention_query_tile(const Pipelines& pipelines) {
-  return 2 * (pipelines.workgroup_size("attention_batch") / kAttentionMembers);
+// Rows of one workgroup's tile of batch attention kernel `name` on this device.
+uint32_t attention_query_tile(const Pipelines& pipelines, std::string_view name) {
+  return 2 * (pipelines.workgroup_size(name) / kAttentionMembers);
 }
 
 // The staged queries and the staged keys or values (heads padded by one vec4), then float pairs
 // per row pair: the softmax numerators and each member's tile maxima.
-uint64_t attention_shared_bytes(const Pipelines& pipelines) {
+uint64_t attention_shared_bytes(const Pipelines& pipelines, std::string_view name) {
   const uint64_t head = kVec4Bytes * (kBatchAttentionMaxHeadDim / 4 + 1);
-  const uint64_t pairs = attention_query_tile(pipelines) / 2;
-  return head * (attention_query_tile(pipelines) + kAttentionKeyTile) +
-         2 * sizeof(float) * pairs * (kAttentionWeightStride + kAttentionMembers);
+  const uint64_t rows = attention_query_tile(pipelines, name);
+  return head * (rows + kAttentionKeyTile) +
+         2 * sizeof(float) * (rows / 2) * (kAttentionWeightStride + kAttentionMembers);
+}
+
+// The batch attention's kernel on this device: "attention_batch", or with less shared memory than
+// its tile needs (32 KB and subgroups of 32) "attention_batch_narrow", half as wide.
+std::string_view attention_kernel(const Pipelines& pipelines) {
+  const uint64_t shared_limit = pipelines.context().info().max_compute_shared_memory_bytes;
+  return attention_shared_bytes(pipelines, "attention_batch") <= shared_limit
+             ? "attention_batch"
+             : "attention_batch_narrow";
 }
 
 }  // namespace
@@ -120,14 +134,16 @@ uint64_t batch_inputs_bytes(uint32_t capacity) {
 
 std::string batch_kernels_unavailable(const Pipelines& pipelines) {
   const uint64_t shared_limit = pipelines.context().info().max_compute_shared_memory_bytes;
-  if (pipelines.workgroup_size("attention_batch") % kAttentionMembers != 0)
+  const std::string_view attention = attention_kernel(pipelines);
+  if (pipelines.workgroup_size(attention) % kAttentionMembers != 0)
     return fmt::format("the batch attention needs workgroups of a multiple of {} invocations",
                        kAttentionMembers);
-  if (attention_shared_bytes(pipelines) > shared_limit)
+  if (attention_shared_bytes(pipelines, attention) > shared_limit)
     return fmt::format("the batch attention needs {} bytes of shared memory; the device has {}",
-                       attention_shared_bytes(pipelines), shared_limit);
+                       attention_shared_bytes(pipelines, attention), shared_limit);
   for (const PipelineRecord& record : pipeline_records()) {
-    if (!record.name.starts_with("matmul_")) continue;
+    // The wide kernels are taken only where they fit (wide_matmul_kernel).
+    if (!record.name.starts_with("matmul_") || record.name.starts_with("matmul_wide_")) continue;
     if (record.rows_per_workgroup % 4 != 0 || record.rows_per_workgroup == 0)
       return fmt::format("'{}' takes rows per invocation in multiples of 4, not {}", record.name,
                          record.rows_per_workgroup);
@@ -139,6 +155,12 @@ std::string batch_kernels_unavailable(const Pipelines& pipelines) {
                          matmul_shared_bytes(pipelines, record.name), shared_limit);
   }
   return "";
+}
+
+std::string matmul_kernel(const Pipelines& pipelines, const WeightMatrix& weights) {
+  if (weights.rows >= kMatmulWideRows)
+    if (std::optional<std::string> wide = wide_matmul_kernel(pipelines, weights.type)) return *wide;
+  return kernel_name("matmul_", weights.type);
 }
 
 uint64_t matmul_scratch_floats(const Pipelines& pipelines, const WeightMatrix& weights,
@@ -155,8 +177,8 @@ void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const
   expect_floats(y, n_tokens * weights.rows, "mat-mul", "y");
   const bool halves = scratch && matmul_splits_columns(sequence.pipelines(), weights);
   if (halves) expect_floats(*scratch, n_tokens * weights.rows, "mat-mul", "scratch");
-  const std::string name = halves ? kernel_name("matmul_wide_", weights.type)
-                                  : matmul_kernel(weights.type, weights.rows);
+  const std::string name = halves ? *wide_matmul_kernel(sequence.pipelines(), weights.type)
+                                  : matmul_kernel(sequence.pipelines(), weights);
   const uint32_t tile_rows = matmul_tile_rows(sequence.pipelines(), name);
   for (const RowRun& run :
        split_into_bindings(sequence.pipelines(), weights, bytes_per_row, "mat-mul")) {
@@ -254,9 +276,11 @@ void encode_attention_batch(CommandSequence& sequence, const BufferRange& q,
                                 cache.capacity, n_tokens,         shape.scale};
   // Workgroup (h, y) takes a tile of the rows of KV head h: its query heads of each token.
   const uint64_t rows = uint64_t{n_tokens} * (shape.n_heads / shape.n_kv_heads);
-  sequence.dispatch("attention_batch", {q, cache.keys, cache.values, inputs, out}, push,
-                    GroupCount{shape.n_kv_heads,
-                               group_count(rows, attention_query_tile(sequence.pipelines())), 1});
+  const std::string_view name = attention_kernel(sequence.pipelines());
+  sequence.dispatch(
+      name, {q, cache.keys, cache.values, inputs, out}, push,
+      GroupCount{shape.n_kv_heads,
+                 group_count(rows, attention_query_tile(sequence.pipelines(), name)), 1});
 }
 
 }  // namespace quant::vulkan

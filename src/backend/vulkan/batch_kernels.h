@@ -42,6 +42,10 @@ std::string batch_kernels_unavailable(const Pipelines& pipelines);
 void encode_matmul(CommandSequence& sequence, const WeightMatrix& weights, const BufferRange& x,
                    const BufferRange& y, uint32_t n_tokens, bool accumulate = false,
                    const std::optional<BufferRange>& scratch = std::nullopt);
+// The mat-mul kernel encode_matmul records for `weights` on this device when it does not cut the
+// columns: "matmul_<type>", or for tall matrices "matmul_wide_<type>" where there is one and its
+// tile fits the device's shared memory.
+std::string matmul_kernel(const Pipelines& pipelines, const WeightMatrix& weights);
 // The floats of scratch encode_matmul uses for `weights` over n_tokens tokens (0: none).
 uint64_t matmul_scratch_floats(const Pipelines& pipelines, const WeightMatrix& weights,
                                uint32_t n_tokens);

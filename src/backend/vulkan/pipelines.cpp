@@ -146,6 +146,9 @@ constexpr PipelineRecord kRecords[] = {
     // width, 8 invocations per pair of rows; more rows would pass its 48 KB of shared memory with
     // heads of 128 floats: attention_batch.comp).
     PipelineRecord{"attention_batch", 5, bit(4), 6 * 4, 4, false},
+    // The same with 2 subgroups, for devices whose shared memory does not hold the tile of 4
+    // (batch_kernels.cpp: attention_kernel).
+    PipelineRecord{"attention_batch_narrow", 5, bit(4), 6 * 4, 2, false},
 };
 
 #undef QUANT_WEIGHT_KERNELS
