@@ -15,8 +15,9 @@
 # Robust by design: every step runs under a timeout taken from what is left of the budget (9
 # minutes in all), a failed step is recorded and the run goes on, and before a model is made a tiny
 # model of the same architecture and type is benchmarked on the same backend: when that fails (an
-# architecture or op the engine or backend does not support yet) the big model is skipped and the
-# table says why. results.md is rewritten after every row, so a run cut short still reports.
+# architecture or op the engine or backend does not support yet, or results other than the CPU's)
+# the big model is skipped and the table says why. results.md is rewritten after every row, so a
+# run cut short still reports.
 #
 # Here, to test the logic: bash bench/device-bench.sh --dry-run [--gpu-backend vulkan]
 # (tiny presets, small sizes, the CPU backend in place of Vulkan unless --gpu-backend says otherwise,
@@ -187,9 +188,36 @@ discard_model() {  # PRESET TYPE
   for made in "${made_models[@]}"; do [ "$made" = "$path" ] && rm -f "$path"; done
 }
 
+# The perplexity `quant perplexity --json` printed last in FILE, or nothing.
+ppl_of() { sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$1" | tail -1; }
+
+# parity TINY TYPE BACKEND: whether BACKEND computes the tiny model's perplexity over this README as
+# the CPU does (within 1e-3, relative; they agree to ~1e-4 when both are right), so that a table's
+# speed is that of right results; parity_message says why not.
+parity() {
+  local backend ppl=() name
+  for backend in "$3" cpu; do
+    name="parity-$1-$2-$backend"
+    if ! step "$name" 60 "$work/$name.out" "${quant_cmd[@]}" perplexity "$(model_path "$1" "$2")" \
+      -f "$repo/README.md" -c 64 --chunks 8 --backend "$backend" --progress never --json; then
+      parity_message="$1 $2: perplexity on $backend fails: $step_message"
+      return 1
+    fi
+    ppl+=("$(ppl_of "$work/$name.out")")
+  done
+  if ! awk -v a="${ppl[0]}" -v b="${ppl[1]}" \
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b > 0 && d <= 1e-3 * b) }'; then
+    parity_message="$1 $2: perplexity ${ppl[0]} on $3 against ${ppl[1]} on the CPU (wrong results)"
+    record_step "parity-$1-$2" failed 0 "$parity_message"
+    return 1
+  fi
+  record_step "parity-$1-$2" ok 0 "perplexity ${ppl[0]} on $3, ${ppl[1]} on the CPU"
+}
+
 declare -A probe_result
 # probe PRESET TYPE BACKEND: whether the engine runs a tiny model of PRESET's architecture and TYPE
-# on BACKEND; probe_message says why not.
+# on BACKEND, with the CPU's results (parity) when BACKEND is not the CPU; probe_message says why
+# not.
 probe() {
   local tiny key
   tiny=$(tiny_of "$1")
@@ -200,6 +228,7 @@ probe() {
     elif step "probe-$tiny-$2-$3" 60 "$work/probe-$tiny-$2-$3.out" \
       "${quant_cmd[@]}" bench "$(model_path "$tiny" "$2")" -p 4 -n 4 -r 1 --backend "$3"; then
       probe_result[$key]=ok
+      if [ "$3" != cpu ] && ! parity "$tiny" "$2" "$3"; then probe_result[$key]=$parity_message; fi
     elif grep -qi 'unknown architecture' "$work/probe-$tiny-$2-$3.err"; then
       probe_result[$key]="architecture not supported yet: $step_message"
     else
