@@ -192,8 +192,9 @@ discard_model() {  # PRESET TYPE
 ppl_of() { sed -n 's/.*"ppl":\([0-9.eE+-]*\).*/\1/p' "$1" | tail -1; }
 
 # parity TINY TYPE BACKEND: whether BACKEND computes the tiny model's perplexity over this README as
-# the CPU does (within 1e-3, relative; they agree to ~1e-4 when both are right), so that a table's
-# speed is that of right results; parity_message says why not.
+# the CPU does (within 2e-3, relative: on the H200 they agree to 5e-4 or better, and wrong kernels
+# miss by percents), so that a table's speeds are those of right results; parity_message says why
+# not.
 parity() {
   local backend ppl=() name
   for backend in "$3" cpu; do
@@ -206,7 +207,7 @@ parity() {
     ppl+=("$(ppl_of "$work/$name.out")")
   done
   if ! awk -v a="${ppl[0]}" -v b="${ppl[1]}" \
-    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b > 0 && d <= 1e-3 * b) }'; then
+    'BEGIN { d = a - b; if (d < 0) d = -d; exit !(a != "" && b > 0 && d <= 2e-3 * b) }'; then
     parity_message="$1 $2: perplexity ${ppl[0]} on $3 against ${ppl[1]} on the CPU (wrong results)"
     record_step "parity-$1-$2" failed 0 "$parity_message"
     return 1
