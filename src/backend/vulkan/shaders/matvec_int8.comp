@@ -358,20 +358,19 @@ void main() {
           weights[r][c] = load_chunk(row_starts[r], chunks[c]);
           if (paired) pair_weights[r][c] = load_chunk(row_starts[r] + pc.pair_offset, chunks[c]);
         }
-#ifdef X_PREQUANTIZED
-      // x right after the weights: nothing waits between their loads.
-      ChunkInput inputs[CHUNKS];
-      for (uint c = 0; c < CHUNKS; ++c) inputs[c] = load_chunk_input(chunks[c]);
-      if (pass == 0u && (pc.flags & NORM_INPUT) != 0u)
-        for (uint c = 0; c < CHUNKS; ++c)
-          if (valid[c]) lane_sum_squares += chunk_sum_squares(chunks[c]);
-#else
+#ifndef X_PREQUANTIZED
       if (pass == 0u && step == 0u) {
         stage_x();
         row_scale = rms_scale_after_staging();
       }
+#endif
+      // x right after the weights: nothing waits between their loads.
       ChunkInput inputs[CHUNKS];
       for (uint c = 0; c < CHUNKS; ++c) inputs[c] = load_chunk_input(chunks[c]);
+#ifdef X_PREQUANTIZED
+      if (pass == 0u && (pc.flags & NORM_INPUT) != 0u)
+        for (uint c = 0; c < CHUNKS; ++c)
+          if (valid[c]) lane_sum_squares += chunk_sum_squares(chunks[c]);
 #endif
       for (uint c = 0; c < CHUNKS; ++c) {
         if (!valid[c]) continue;
