@@ -104,11 +104,10 @@ constexpr PipelineRecord kRecords[] = {
     PipelineRecord{"argmax", 3, bit(1) | bit(2), 2 * 4, 4, true},
     // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating),
     // partials; {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags,
-    // halves}; rows per
-    // invocation (a multiple of 4; more rows reuse each staged activation more, at the cost of
-    // registers and of fewer workgroups for short matrices): 4, and 8 subgroups per workgroup
-    // (tiles of 128 rows x 64 tokens on the H200; 4 subgroups: 7 % slower; docs/perf/README.md,
-    // v2).
+    // halves}; rows per invocation (a multiple of 4; more rows reuse each staged activation more,
+    // at the cost of registers and of fewer workgroups for short matrices): 4, and 8 subgroups per
+    // workgroup (tiles of 128 rows x 64 tokens on the H200; 4 subgroups: 7 % slower;
+    // docs/perf/README.md, v2).
     PipelineRecord{"matmul_f32", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
     PipelineRecord{"matmul_f16", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
     PipelineRecord{"matmul_bf16", 4, bit(2) | bit(3), 9 * 4, 8, false, 4},
