@@ -1,6 +1,7 @@
 #include "backend/vulkan/weight_layout.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 
 #include "common/error.h"
@@ -20,19 +21,55 @@ uint64_t gguf_row_bytes(TensorType type, uint64_t cols) {
   return *bytes;
 }
 
-// One row of Q8_0 blocks into [qs...][d...].
+// Where half `half` of a Q8_0 row of `halves` lies among its 16-byte quant vectors
+// (weight_layout.h; shaders/dequant.glsl, q8_0_vector_slot).
+uint64_t q8_0_half_slot(uint64_t half, uint64_t halves) {
+  const uint64_t groups = halves / 4;
+  return half < 4 * groups ? (half % 4) * groups + half / 4 : half;
+}
+
+// One row of Q8_0 blocks into [qs halves, transposed...][d...].
 void repack_q8_0_row(const uint8_t* row, uint64_t blocks, uint8_t* out) {
+  constexpr uint64_t kHalfBytes = sizeof(Q8_0Block::qs) / 2;
   uint8_t* qs = out;
   uint8_t* d = out + blocks * sizeof(Q8_0Block::qs);
   for (uint64_t b = 0; b < blocks; ++b) {
     Q8_0Block block;
     std::memcpy(&block, row + b * sizeof(Q8_0Block), sizeof(block));
-    std::memcpy(qs + b * sizeof(block.qs), block.qs, sizeof(block.qs));
+    for (uint64_t h = 0; h < 2; ++h)
+      std::memcpy(qs + kHalfBytes * q8_0_half_slot(2 * b + h, 2 * blocks),
+                  block.qs + kHalfBytes * h, kHalfBytes);
     std::memcpy(d + b * sizeof(block.d), &block.d, sizeof(block.d));
   }
 }
 
-// One row of Q6_K blocks into [ql qh ...][scales ...][d ...].
+// The 6-bit quants (0..63) of a Q6_K block, element by element: in half n of 128 elements, element
+// 32 * quarter + l takes a nibble of ql[64n + l + 32 * (quarter % 2)] (the high one from quarter 2)
+// and bits 2 * quarter of qh[32n + l].
+std::array<uint8_t, kSuperBlockElements> q6_k_quants(const Q6KBlock& block) {
+  std::array<uint8_t, kSuperBlockElements> quants{};
+  for (int e = 0; e < kSuperBlockElements; ++e) {
+    const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
+    const int low = (block.ql[64 * half + l + 32 * (quarter % 2)] >> (4 * (quarter / 2))) & 0xf;
+    const int high = (block.qh[32 * half + l] >> (2 * quarter)) & 3;
+    quants[e] = static_cast<uint8_t>(low | (high << 4));
+  }
+  return quants;
+}
+
+// The 192 bytes of a Q6_K block's quants in the device's chunks (weight_layout.h).
+void write_q6_k_chunks(const std::array<uint8_t, kSuperBlockElements>& quants, uint8_t* out) {
+  constexpr int kChunk = 64, kChunkBytes = 48;
+  std::memset(out, 0, 4 * kChunkBytes);
+  for (int e = 0; e < kSuperBlockElements; ++e) {
+    uint8_t* chunk = out + kChunkBytes * (e / kChunk);
+    const int i = e % kChunk;
+    chunk[i % 32] |= static_cast<uint8_t>((quants[e] & 0xf) << (4 * (i / 32)));
+    chunk[32 + i % 16] |= static_cast<uint8_t>((quants[e] >> 4) << (2 * (i / 16)));
+  }
+}
+
+// One row of Q6_K blocks into [quants ...][scales ...][d ...].
 void repack_q6_k_row(const uint8_t* row, uint64_t blocks, uint8_t* out) {
   constexpr uint64_t kQuantBytes = sizeof(Q6KBlock::ql) + sizeof(Q6KBlock::qh);
   uint8_t* quants = out;
@@ -41,8 +78,7 @@ void repack_q6_k_row(const uint8_t* row, uint64_t blocks, uint8_t* out) {
   for (uint64_t b = 0; b < blocks; ++b) {
     Q6KBlock block;
     std::memcpy(&block, row + b * sizeof(Q6KBlock), sizeof(block));
-    std::memcpy(quants + b * kQuantBytes, block.ql, sizeof(block.ql));
-    std::memcpy(quants + b * kQuantBytes + sizeof(block.ql), block.qh, sizeof(block.qh));
+    write_q6_k_chunks(q6_k_quants(block), quants + b * kQuantBytes);
     std::memcpy(scales + b * sizeof(block.scales), block.scales, sizeof(block.scales));
     std::memcpy(d + b * sizeof(block.d), &block.d, sizeof(block.d));
   }

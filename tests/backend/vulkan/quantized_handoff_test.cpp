@@ -63,10 +63,18 @@ struct QuantizedVector {
   std::vector<float> sum_squares;
 };
 
+// The 16-byte slot of group g's levels: groups transposed in fours (quantized_group_slot).
+uint64_t group_slot(uint64_t g, uint64_t n) {
+  const uint64_t fours = n / (4 * kGroup);
+  return g < 4 * fours ? (g % 4) * fours + g / 4 : g;
+}
+
 QuantizedVector decode(std::span<const uint32_t> words, uint64_t n) {
   QuantizedVector decoded;
-  for (uint64_t i = 0; i < n; ++i)
-    decoded.levels.push_back(static_cast<int8_t>(words[i / 4] >> (8 * (i % 4))));
+  for (uint64_t i = 0; i < n; ++i) {
+    const uint64_t word = 4 * group_slot(i / kGroup, n) + (i % kGroup) / 4;
+    decoded.levels.push_back(static_cast<int8_t>(words[word] >> (8 * (i % 4))));
+  }
   for (uint64_t g = 0; g < n / kGroup; ++g) {
     decoded.scales.push_back(std::bit_cast<float>(words[n / 4 + g]));
     decoded.sum_squares.push_back(std::bit_cast<float>(words[n / 4 + n / kGroup + g]));

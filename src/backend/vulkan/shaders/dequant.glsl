@@ -42,13 +42,31 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 }
 
 #elif defined(WEIGHT_Q8_0)
-// Repacked rows: [qs of each block, 32 bytes][d of each block, 2 bytes]. Unit 0: elements 0..15 of a
-// block, unit 1: 16..31.
+// Repacked rows: [qs of each block, in halves of 16 bytes (q8_0_vector_slot)][d of each block, 2
+// bytes]. Unit 0: elements 0..15 of a block, unit 1: 16..31.
 const uint UNIT = 16, UNITS_PER_BLOCK = 2, QS_BYTES = DEVICE_Q8_0_QS_BYTES;
+// A repacked Q8_0 row keeps its quants as 16-byte vectors (half a block each), transposed in groups
+// of four (64 elements): of a row's `vectors`, the ones in whole groups lie vector k of every group
+// first, then vector k + 1 of every group, and so on; the rest (fewer than four) follow in order.
+// Lanes that each take a group of 64 elements then read neighbouring vectors with each load.
+uint q8_0_vector_slot(uint vector, uint vectors) {
+  uint groups = vectors / 4u;
+  return vector < 4u * groups ? (vector % 4u) * groups + vector / 4u : vector;
+}
+// The vector that lies in slot `slot`: the inverse of q8_0_vector_slot. slot / groups is taken in
+// float (an integer division by a variable is a long instruction sequence, run per step of the
+// batch mat-mul): (slot + 0.5) / groups is below 4 and at least 0.5 / groups from an integer, far
+// more than its float error for any row a buffer binding holds.
+uint q8_0_vector_in_slot(uint slot, uint vectors) {
+  uint groups = vectors / 4u;
+  if (slot >= 4u * groups) return slot;
+  uint quarter = uint((float(slot) + 0.5) / float(groups));
+  return (slot - quarter * groups) * 4u + quarter;
+}
 void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
                            out float v[UNIT]) {
   float d = load_f16(row_start + QS_BYTES * blocks_per_row + 2u * b);
-  uint qs = row_start + QS_BYTES * b + 16u * unit_in_block;
+  uint qs = row_start + 16u * q8_0_vector_slot(2u * b + unit_in_block, 2u * blocks_per_row);
   for (uint i = 0; i < 4u; ++i) {
     uint word = weight_words[(qs >> 2) + i];
     for (uint k = 0; k < 4u; ++k) v[4u * i + k] = float(sign_extend_u8(word >> (8u * k))) * d;
@@ -144,27 +162,24 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 }
 
 #elif defined(WEIGHT_Q6_K)
-// Repacked rows: [ql (128 bytes) qh (64 bytes) of each block][scales of each block, 16 bytes][d of
-// each block, 2 bytes]. A block is two halves of 128 elements; in half n, element 32 * quarter + l
-// (l < 32) takes a nibble of ql[64n + l + 32 * (quarter & 1)] (high when quarter >= 2), two bits of
-// qh[32n + l] at 2 * quarter, and the int8 scale scales[8n + l / 16 + 2 * quarter]. A unit is 16
-// elements (one scale).
+// Repacked rows: [the quants of each block, 192 bytes][scales of each block, 16 bytes][d of each
+// block, 2 bytes]. A block's quants are four chunks of 64 elements, 48 bytes each; element i of a
+// chunk takes a nibble of byte i % 32 (the high one when i >= 32) and two bits of byte 32 + i % 16
+// at 2 * (i / 16); element e of the block the int8 scale scales[e / 16]. A unit is 16 elements (one
+// scale): unit 4j + t of a block is elements 16t .. 16t + 15 of chunk j.
 const uint UNIT = 16, UNITS_PER_BLOCK = 16, QUANT_BYTES = DEVICE_Q6_K_QUANT_BYTES;
 const uint SCALE_BYTES = DEVICE_Q6_K_SCALE_BYTES;
 void dequantize_block_unit(uint row_start, uint blocks_per_row, uint b, uint unit_in_block,
                            out float v[UNIT]) {
-  uint n = unit_in_block / 8u;
-  uint first = (unit_in_block % 8u) * 16u;  // element index within the half
-  uint quarter = first / 32u;
-  uint l0 = first % 32u;
+  uint t = unit_in_block % 4u;  // the unit's 16 elements in its chunk
   uint scales = row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b;
   float d = load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b);
-  float scale = d * float(sign_extend_u8(load_u8(scales + 8u * n + l0 / 16u + 2u * quarter)));
-  uint quants = row_start + QUANT_BYTES * b;
-  uint ql = quants + 64u * n + l0 + 32u * (quarter & 1u);
-  uint qh = quants + 128u + 32u * n + l0;
-  uint low_shift = 4u * (quarter >> 1);
-  uint high_shift = 2u * quarter;
+  float scale = d * float(sign_extend_u8(load_u8(scales + unit_in_block)));
+  uint chunk = row_start + QUANT_BYTES * b + 48u * (unit_in_block / 4u);
+  uint ql = chunk + 16u * (t % 2u);
+  uint qh = chunk + 32u;
+  uint low_shift = 4u * (t / 2u);
+  uint high_shift = 2u * t;
   for (uint i = 0; i < 4u; ++i) {
     uint low_word = weight_words[(ql >> 2) + i];
     uint high_word = weight_words[(qh >> 2) + i];

@@ -81,7 +81,7 @@ vec4 bytes_to_float(uint word, uint shift, uint mask, float offset) {
 // Elements first .. first + 15 of a repacked row: half of block b's quants, then its scale.
 void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float v[PIECE]) {
   uint b = first / 32u;
-  uvec4 q = weight_vec4[(row_start + QS_BYTES * b + (first % 32u)) >> 4];
+  uvec4 q = weight_vec4[(row_start >> 4) + q8_0_vector_slot(first / 16u, 2u * blocks_per_row)];
   float d = load_f16(row_start + QS_BYTES * blocks_per_row + 2u * b);
   for (uint k = 0; k < 4u; ++k) {
     // Flipping the sign bit turns an int8 q into the uint8 q + 128.
@@ -91,18 +91,7 @@ void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float
 }
 
 #elif defined(WEIGHT_Q4_K)
-// Byte k of the 12 packed scale bytes that follow d and dmin in the block's first 16 bytes.
-uint scale_byte(uvec4 header, uint k) {
-  uint word = k < 4u ? header.y : (k < 8u ? header.z : header.w);
-  return (word >> (8u * (k % 4u))) & 0xffu;
-}
-// The 6-bit scale (x) and min (y) of sub-block s.
-uvec2 k_scale_min(uvec4 header, uint s) {
-  if (s < 4u) return uvec2(scale_byte(header, s) & 63u, scale_byte(header, s + 4u) & 63u);
-  uint low = scale_byte(header, s + 4u);
-  return uvec2((low & 0xfu) | ((scale_byte(header, s - 4u) >> 6) << 4),
-               (low >> 4) | ((scale_byte(header, s) >> 6) << 4));
-}
+#include "k_scales.glsl"
 // Elements first .. first + 15: half of sub-block s, the low (s even) or high nibbles of 16 bytes
 // of qs[32 * (s / 2) ..].
 void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float v[PIECE]) {
@@ -111,7 +100,7 @@ void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float
   uvec4 header = weight_vec4[block >> 4];
   uvec4 qs = weight_vec4[(block + BLOCK_Q4_K_QS + 32u * (s / 2u) + (first % 32u)) >> 4];
   vec2 d = unpackHalf2x16(header.x);  // d, dmin
-  uvec2 sm = k_scale_min(header, s);
+  uvec2 sm = k_scales_mins(header, s).xy;
   float scale = d.x * float(sm.x);
   float minimum = d.y * float(sm.y);
   uint shift = 4u * (s % 2u);
@@ -123,22 +112,19 @@ void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float
 
 #elif defined(WEIGHT_Q6_K)
 // Elements first .. first + 15 of a repacked row (dequant.glsl describes the layout): 16 bytes of
-// ql, 16 of qh, one int8 scale and the block's d.
+// low bits, the chunk's 16 bytes of high bits, one int8 scale and the block's d.
 void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float v[PIECE]) {
   uint b = first / 256u;
   uint unit = (first % 256u) / 16u;
-  uint n = unit / 8u;
-  uint in_half = (unit % 8u) * 16u;
-  uint quarter = in_half / 32u;
-  uint l0 = in_half % 32u;
-  uint quants = row_start + QUANT_BYTES * b;
-  uvec4 ql = weight_vec4[(quants + 64u * n + l0 + 32u * (quarter & 1u)) >> 4];
-  uvec4 qh = weight_vec4[(quants + 128u + 32u * n + l0) >> 4];
+  uint t = unit % 4u;  // the piece's 16 elements in its chunk of 64
+  uint chunk = row_start + QUANT_BYTES * b + 48u * (unit / 4u);
+  uvec4 ql = weight_vec4[(chunk + 16u * (t % 2u)) >> 4];
+  uvec4 qh = weight_vec4[(chunk + 32u) >> 4];
   uint scales = row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b;
   float d = load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b);
-  float scale = d * float(sign_extend_u8(load_u8(scales + 8u * n + l0 / 16u + 2u * quarter)));
-  uint low_shift = 4u * (quarter >> 1);
-  uint high_shift = 2u * quarter;
+  float scale = d * float(sign_extend_u8(load_u8(scales + unit)));
+  uint low_shift = 4u * (t / 2u);
+  uint high_shift = 2u * t;
   for (uint k = 0; k < 4u; ++k) {
     // Bits 4-5 of each quant from qh, moved into place in all four bytes at once.
     uint quants =
@@ -166,6 +152,18 @@ void dequantize_piece(uint row_start, uint blocks_per_row, uint first, out float
 }
 #endif
 
+// The first column of step `step` (STEP_K columns each). The sum may take the steps in any order:
+// a Q8_0 row takes them in the order its halves lie in memory (q8_0_vector_slot), so that each
+// step's 16-byte load per row is next to the previous step's, as with the other types' columns in
+// order (taken in column order, Q8_0's pp512 lost ~4 % on the H200: docs/perf/README.md, v8).
+uint step_first_column(uint step, uint blocks_per_row) {
+#if defined(WEIGHT_Q8_0)
+  return PIECE * q8_0_vector_in_slot(step, 2u * blocks_per_row);
+#else
+  return STEP_K * step;
+#endif
+}
+
 // Activations first .. first + 3 of token `token`, zero past the row's end.
 vec4 load_input4(uint token, uint first) {
   uint start = token * pc.cols + first;
@@ -176,8 +174,9 @@ vec4 load_input4(uint token, uint first) {
   return value;
 }
 
-// Stages the tiles of columns k0 .. k0 + STEP_K - 1 into buffer `slot` (0 or 1).
-void stage(uint k0, uint slot, uint first_row, uint first_token, uint blocks_per_row) {
+// Stages the tiles of step `step`'s columns into buffer `slot` (0 or 1).
+void stage(uint step, uint slot, uint first_row, uint first_token, uint blocks_per_row) {
+  uint k0 = step_first_column(step, blocks_per_row);
   uint lane = gl_LocalInvocationIndex;
   for (uint p = lane; p < TILE_ROWS * (STEP_K / PIECE); p += WORKGROUP_SIZE) {
     uint r = p % TILE_ROWS;
@@ -216,14 +215,14 @@ void main() {
   bool has_tokens = first_token + token_lane * BLOCK_TOKENS < pc.n_tokens;
 
   uint half_index = gl_WorkGroupID.z;
-  uint k_begin = half_index * (pc.cols / pc.halves);
-  uint k_end = (half_index + 1u) * (pc.cols / pc.halves);
-  stage(k_begin, 0u, first_row, first_token, blocks_per_row);
+  uint steps = (pc.cols + STEP_K - 1u) / STEP_K;
+  uint step_begin = half_index * (steps / pc.halves);
+  uint step_end = (half_index + 1u) * (steps / pc.halves);
+  stage(step_begin, 0u, first_row, first_token, blocks_per_row);
   barrier();
-  for (uint k0 = k_begin, slot = 0; k0 < k_end; k0 += STEP_K, slot ^= 1u) {
+  for (uint step = step_begin, slot = 0; step < step_end; ++step, slot ^= 1u) {
     // The other buffer was last read in the previous step, before its barrier.
-    if (k0 + STEP_K < k_end)
-      stage(k0 + STEP_K, slot ^ 1u, first_row, first_token, blocks_per_row);
+    if (step + 1u < step_end) stage(step + 1u, slot ^ 1u, first_row, first_token, blocks_per_row);
     if (has_tokens) {
       [[unroll]] for (uint k = 0; k < STEP_K; ++k) {
         uint inputs = slot * INPUT_TILE + k * INPUT_STRIDE + 2u * token_lane;

@@ -52,34 +52,32 @@ ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
   uint in_block = chunk % CHUNKS_PER_BLOCK;
   vec2 d = unpackHalf2x16(w.header.x);  // d, dmin
-  uvec2 low_sm = k_scale_min(w.header, in_block & ~1u);
-  uvec2 high_sm = k_scale_min(w.header, in_block | 1u);
+  uvec4 sm = k_scales_mins(w.header, in_block & ~1u);
   float low_dot = 0.0, high_dot = 0.0;
   for (uint k = 0; k < 4u; ++k) {
     uvec4 bytes = uvec4(w.qs[k]) >> uvec4(0u, 8u, 16u, 24u);
     low_dot += dot(quants_to_float(bytes & 15u, 0.0), ci.low[k]);
     high_dot += dot(quants_to_float((bytes >> 4) & 15u, 0.0), ci.high[k]);
   }
-  return d.x * (float(low_sm.x) * low_dot + float(high_sm.x) * high_dot) -
-         d.y * (float(low_sm.y) * ci.low_sum + float(high_sm.y) * ci.high_sum);
+  return d.x * (float(sm.x) * low_dot + float(sm.z) * high_dot) -
+         d.y * (float(sm.y) * ci.low_sum + float(sm.w) * ci.high_sum);
 }
 
 #elif defined(WEIGHT_Q6_K)
-// Chunk c of block b (c < 8): in half n = c / 4, positions l0 .. l0 + 15 (l0 = 16 * (c % 2)) of
-// quarters p and p + 2 (p = (c / 2) % 2), which take the low and high nibbles of the same 16 bytes
-// ql[64n + 32p + l0 ..], and two bits each of qh[32n + l0 ..]: elements 128n + 32q + l0 + i.
+// Chunk c of block b (c < 8): half h = c % 2 of the device chunk j = c / 2 (dequant.glsl describes
+// the layout): 16 bytes of its low bits, whose low nibbles are its elements 16h + i and high nibbles
+// 32 + 16h + i, and its 16 bytes of high bits, at 2h and 4 + 2h: elements 64j + 16h + i and + 32.
 const uint CHUNK = 32, CHUNKS_PER_BLOCK = 8;
 struct ChunkInput {
-  vec4 low[4];   // quarter p, positions l0 + 4k ..
-  vec4 high[4];  // quarter p + 2
+  vec4 low[4];   // elements 64j + 16h + 4k ..
+  vec4 high[4];  // + 32
 };
 void load_chunk_input(uint chunk, inout float sum_squares, out ChunkInput ci) {
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 128u * (in_block / 4u) +
-               32u * ((in_block / 2u) % 2u) + 16u * (in_block % 2u);
+  uint first = (chunk / CHUNKS_PER_BLOCK) * 256u + 64u * (in_block / 2u) + 16u * (in_block % 2u);
   for (uint k = 0; k < 4u; ++k) {
     ci.low[k] = load_x4(first / 4u + k, sum_squares);
-    ci.high[k] = load_x4((first + 64u) / 4u + k, sum_squares);
+    ci.high[k] = load_x4((first + 32u) / 4u + k, sum_squares);
   }
 }
 struct ChunkWeights {
@@ -91,34 +89,34 @@ struct ChunkWeights {
 ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
   uint b = chunk / CHUNKS_PER_BLOCK;
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint n = in_block / 4u, p = (in_block / 2u) % 2u, l0 = 16u * (in_block % 2u);
-  uint quants = row_start + QUANT_BYTES * b;
+  uint device_chunk = row_start + QUANT_BYTES * b + 48u * (in_block / 2u);
   return ChunkWeights(
-      weight_vec4[(quants + 64u * n + 32u * p + l0) >> 4],
-      weight_vec4[(quants + 128u + 32u * n + l0) >> 4],
+      weight_vec4[(device_chunk + 16u * (in_block % 2u)) >> 4],
+      weight_vec4[(device_chunk + 32u) >> 4],
       weight_vec4[(row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b) >> 4],
       load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
 }
-// The int8 scale of quarter q for positions l0.. of half n: scales[8n + l0 / 16 + 2q].
+// The int8 scale `index` of the block's 16 (one per 16 elements).
 float q6_scale(uvec4 scales, uint index) {
   uint word = index < 4u ? scales.x : index < 8u ? scales.y : index < 12u ? scales.z : scales.w;
   return float(sign_extend_u8(word >> (8u * (index % 4u))));
 }
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
   uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint n = in_block / 4u, p = (in_block / 2u) % 2u, l0 = 16u * (in_block % 2u);
+  uint h = in_block % 2u;
   float low_dot = 0.0, high_dot = 0.0;
   for (uint k = 0; k < 4u; ++k) {
     uvec4 shifts = uvec4(0u, 8u, 16u, 24u);
     uvec4 ql = uvec4(w.ql[k]) >> shifts;
-    uvec4 qh = uvec4(w.qh[k]) >> (shifts + 2u * p);
+    uvec4 qh = uvec4(w.qh[k]) >> (shifts + 2u * h);
     low_dot += dot(quants_to_float((ql & 15u) | ((qh & 3u) << 4), 32.0), ci.low[k]);
     high_dot += dot(quants_to_float(((ql >> 4) & 15u) | (((qh >> 4) & 3u) << 4), 32.0),
                     ci.high[k]);
   }
-  uint scale_index = 8u * n + l0 / 16u + 2u * p;
+  // Scale 4j + h for the low elements, 4j + 2 + h for the high ones (j = in_block / 2).
+  uint scale_index = 2u * in_block - h;
   return w.d * (q6_scale(w.scales, scale_index) * low_dot +
-                q6_scale(w.scales, scale_index + 4u) * high_dot);
+                q6_scale(w.scales, scale_index + 2u) * high_dot);
 }
 
 #elif defined(WEIGHT_Q8_0)
@@ -136,8 +134,9 @@ struct ChunkWeights {
   float d;
 };
 ChunkWeights load_chunk(uint row_start, uint blocks_per_row, uint chunk) {
-  uint qs = (row_start + QS_BYTES * chunk) >> 4;
-  return ChunkWeights(weight_vec4[qs], weight_vec4[qs + 1u],
+  uint qs = row_start >> 4, halves = 2u * blocks_per_row;
+  return ChunkWeights(weight_vec4[qs + q8_0_vector_slot(2u * chunk, halves)],
+                      weight_vec4[qs + q8_0_vector_slot(2u * chunk + 1u, halves)],
                       load_f16(row_start + QS_BYTES * blocks_per_row + 2u * chunk));
 }
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {

@@ -276,7 +276,7 @@ void stage_x() {
 #else
 // The chunks' x straight from the producer's quantized vector: block k of 32 levels is groups 2k
 // and 2k + 1.
-uvec4 x_level_vector(uint i) { return xq_vec4[i]; }
+uvec4 x_level_vector(uint i) { return xq_vec4[quantized_group_slot(i, pc.cols)]; }
 vec2 x_half_scales(uint block) {
   uint first = quantized_scales_word(pc.cols) + 2u * block;
   return vec2(xq_floats[first], xq_floats[first + 1u]);

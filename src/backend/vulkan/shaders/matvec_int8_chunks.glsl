@@ -97,72 +97,64 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
   float high_sum = float(dot16(high[0], ci.levels[2])) * ci.scales.z +
                    float(dot16(high[1], ci.levels[3])) * ci.scales.w;
   vec2 d = unpackHalf2x16(w.header.x);  // d, dmin
-  uvec2 low_sm = k_scale_min(w.header, sub_block);
-  uvec2 high_sm = k_scale_min(w.header, sub_block + 1u);
-  return d.x * (float(low_sm.x) * low_sum + float(high_sm.x) * high_sum) -
-         d.y * (float(low_sm.y) * ci.sums.x + float(high_sm.y) * ci.sums.y);
+  uvec4 sm = k_scales_mins(w.header, sub_block);
+  return d.x * (float(sm.x) * low_sum + float(sm.z) * high_sum) -
+         d.y * (float(sm.y) * ci.sums.x + float(sm.w) * ci.sums.y);
 }
 
 #elif defined(WEIGHT_Q6_K)
-// Chunk k (< 4) of block b, half n = k / 2, p = k % 2: quarter p (elements 128n + 32p + l) from the
-// low nibbles of ql[64n + 32p + l] and bits 2p.. of qh[32n + l], quarter p + 2 (elements
-// 128n + 64 + 32p + l) from the high nibbles and bits 4 + 2p..: x blocks 8b + 4n + p and + 2.
+// Chunk k (< 4) of block b: the device chunk of elements 64k .. 64k + 63 (dequant.glsl describes
+// the layout): 32 bytes of low bits, whose low nibbles are elements 64k + l and high nibbles
+// 64k + 32 + l (l < 32), and 16 bytes of high bits, two per element, at 2 * (i / 16) for element
+// 64k + i: x blocks 8b + 2k and + 1, as for Q4_K.
 const uint CHUNKS_PER_BLOCK = 4;
 ChunkInput load_chunk_input(uint chunk) {
-  uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint first = 8u * (chunk / CHUNKS_PER_BLOCK) + 4u * (in_block / 2u) + in_block % 2u;
-  return load_x_blocks(first, first + 2u);
+  uint first = 2u * chunk;
+  return load_x_blocks(first, first + 1u);
 }
 struct ChunkWeights {
   uvec4 ql[2];
-  uvec4 qh[2];
-  uvec4 scales;  // the block's 16 int8 scales
+  uvec4 qh;
+  uint scales;  // the chunk's 4 int8 scales, one per 16 elements
   float d;
 };
 ChunkWeights load_chunk(uint row_start, uint chunk) {
   uint blocks_per_row = pc.cols / 256u;
   uint b = chunk / CHUNKS_PER_BLOCK;
-  uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint n = in_block / 2u, p = in_block % 2u;
-  uint quants = row_start + QUANT_BYTES * b;
-  uint ql = (quants + 64u * n + 32u * p) >> 4;
-  uint qh = (quants + 128u + 32u * n) >> 4;
-  return ChunkWeights(
-      uvec4[2](weight_vec4[ql], weight_vec4[ql + 1u]),
-      uvec4[2](weight_vec4[qh], weight_vec4[qh + 1u]),
-      weight_vec4[(row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b) >> 4],
-      load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
+  uint quants = (row_start + QUANT_BYTES * b + 48u * (chunk % CHUNKS_PER_BLOCK)) >> 4;
+  uint scales = row_start + QUANT_BYTES * blocks_per_row + SCALE_BYTES * b;
+  return ChunkWeights(uvec4[2](weight_vec4[quants], weight_vec4[quants + 1u]),
+                      weight_vec4[quants + 2u],
+                      weight_words[(scales >> 2) + chunk % CHUNKS_PER_BLOCK],
+                      load_f16(row_start + (QUANT_BYTES + SCALE_BYTES) * blocks_per_row + 2u * b));
 }
 // 6-bit levels (4 per word) to signed bytes: level - 32, bytewise (no borrow crosses a byte: each
 // byte is 128 + level >= 32 before the subtraction).
 uvec4 q6_signed(uvec4 levels) {
   return ((levels | 0x80808080u) - 0x20202020u) ^ 0x80808080u;
 }
-// The int8 scale `index` of the 16.
-int q6_scale(uvec4 scales, uint index) {
-  uint word = index < 4u ? scales.x : index < 8u ? scales.y : index < 12u ? scales.z : scales.w;
-  return sign_extend_u8(word >> (8u * (index % 4u)));
+// The int8 scale `index` (< 4) of the chunk's.
+int q6_scale(uint scales, uint index) {
+  return sign_extend_u8(scales >> (8u * index));
 }
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
-  uint in_block = chunk % CHUNKS_PER_BLOCK;
-  uint n = in_block / 2u, p = in_block % 2u;
   const uint PAIRS = 0x03030303u;
-  int sums[4];  // low quarter positions 0..15, 16..31, high quarter 0..15, 16..31
+  int sums[4];  // elements 0..15, 16..31, 32..47, 48..63 of the chunk
   for (uint h = 0; h < 2u; ++h) {
-    uvec4 low = (w.ql[h] & NIBBLES) | (((w.qh[h] >> (2u * p)) & PAIRS) << 4);
-    uvec4 high = ((w.ql[h] >> 4) & NIBBLES) | (((w.qh[h] >> (4u + 2u * p)) & PAIRS) << 4);
+    uvec4 low = (w.ql[h] & NIBBLES) | (((w.qh >> (2u * h)) & PAIRS) << 4);
+    uvec4 high = ((w.ql[h] >> 4) & NIBBLES) | (((w.qh >> (4u + 2u * h)) & PAIRS) << 4);
     sums[h] = dot16(q6_signed(low), ci.levels[h]);
     sums[2u + h] = dot16(q6_signed(high), ci.levels[2u + h]);
   }
-  uint scale = 8u * n + 2u * p;  // of the low quarter's first 16; + 1 the next 16, + 4 the high
-  return w.d * (float(q6_scale(w.scales, scale) * sums[0]) * ci.scales.x +
-                float(q6_scale(w.scales, scale + 1u) * sums[1]) * ci.scales.y +
-                float(q6_scale(w.scales, scale + 4u) * sums[2]) * ci.scales.z +
-                float(q6_scale(w.scales, scale + 5u) * sums[3]) * ci.scales.w);
+  return w.d * (float(q6_scale(w.scales, 0u) * sums[0]) * ci.scales.x +
+                float(q6_scale(w.scales, 1u) * sums[1]) * ci.scales.y +
+                float(q6_scale(w.scales, 2u) * sums[2]) * ci.scales.z +
+                float(q6_scale(w.scales, 3u) * sums[3]) * ci.scales.w);
 }
 
 #elif defined(WEIGHT_Q8_0)
-// Chunk c: blocks 2c and 2c + 1, their 64 quants in four 16-byte loads: x blocks 2c, 2c + 1.
+// Chunk c: blocks 2c and 2c + 1, their 64 quants in four 16-byte loads (group c of the row's
+// transposed halves: neighbouring lanes load neighbouring vectors): x blocks 2c, 2c + 1.
 ChunkInput load_chunk_input(uint chunk) {
   return load_x_blocks(2u * chunk, 2u * chunk + 1u);
 }
@@ -172,11 +164,13 @@ struct ChunkWeights {
 };
 ChunkWeights load_chunk(uint row_start, uint chunk) {
   uint blocks_per_row = pc.cols / 32u;
-  uint qs = (row_start + 2u * QS_BYTES * chunk) >> 4;
+  uint qs = row_start >> 4, halves = 2u * blocks_per_row;
   // The two scales are one aligned word: the scales start at a multiple of 32 bytes.
   uint scales = row_start + QS_BYTES * blocks_per_row + 4u * chunk;
-  return ChunkWeights(uvec4[4](weight_vec4[qs], weight_vec4[qs + 1u], weight_vec4[qs + 2u],
-                               weight_vec4[qs + 3u]),
+  return ChunkWeights(uvec4[4](weight_vec4[qs + q8_0_vector_slot(4u * chunk, halves)],
+                               weight_vec4[qs + q8_0_vector_slot(4u * chunk + 1u, halves)],
+                               weight_vec4[qs + q8_0_vector_slot(4u * chunk + 2u, halves)],
+                               weight_vec4[qs + q8_0_vector_slot(4u * chunk + 3u, halves)]),
                       unpackHalf2x16(weight_words[scales >> 2]));
 }
 float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {

@@ -40,7 +40,7 @@ void quantize_pass(uint first_row, bool more_passes) {
     amax = subgroupMax(amax);
     sum_squares = subgroupAdd(sum_squares);
     float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
-    uint word = (first_row + first) / 4u;
+    uint word = 4u * quantized_group_slot((first_row + first) / QUANTIZED_GROUP, pc.rows);
     for (uint k = lane; k < QUANTIZED_GROUP / 4u; k += gl_SubgroupSize) {
       uint i = first + 4u * k;
       vec4 weighted = vec4(pass_weighted[i], pass_weighted[i + 1u], pass_weighted[i + 2u],

@@ -22,7 +22,8 @@ void quantize_head(uint head) {
     for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w) {
       uint i = first + 4u * w;
       vec4 values = vec4(head_value(i), head_value(i + 1u), head_value(i + 2u), head_value(i + 3u));
-      quantized_out[element / 4u + w] = pack_levels(roundEven(values * inverse_scale));
+      quantized_out[4u * quantized_group_slot(element / QUANTIZED_GROUP, n) + w] =
+          pack_levels(roundEven(values * inverse_scale));
     }
     uint group = element / QUANTIZED_GROUP;
     quantized_out[quantized_scales_word(n) + group] = floatBitsToUint(amax / 127.0);

@@ -4,7 +4,8 @@
 // values (levels roundEven(v * 127 / max|v|), scale max|v| / 127): a group is what one workgroup
 // pass of the producer computes, so each workgroup quantizes its own rows and no workgroup waits for
 // another. As 32-bit words:
-//   [0, n/4)          the levels, 4 per word, lowest byte first;
+//   [0, n/4)          the levels, 4 per word, lowest byte first, a group's 16 in the 4 words of
+//                     its slot (quantized_group_slot);
 //   [n/4, + n/16)     the scale of each group;
 //   [.., + n/16)      per group, the sum of the squares of the raw values (before the next norm's
 //                     weights), from which a consumer takes the RMS scale.
@@ -13,6 +14,15 @@
 const uint QUANTIZED_GROUP = 16;
 uint quantized_scales_word(uint n) { return n / 4u; }
 uint quantized_sum_squares_word(uint n) { return n / 4u + n / 16u; }
+
+// The slot (of 16 bytes) that holds the levels of group `group` of n values: the groups transposed
+// in fours, as the halves of a Q8_0 row (dequant.glsl, q8_0_vector_slot), so that the consumer's
+// lanes, which take 64 values (four groups) each, read neighbouring slots with each 16-byte load;
+// on the H200 the groups in order cost ~2-3 % of a Q8_0 token (docs/perf/README.md, v8).
+uint quantized_group_slot(uint group, uint n) {
+  uint fours = n / (4u * QUANTIZED_GROUP);
+  return group < 4u * fours ? (group % 4u) * fours + group / 4u : group;
+}
 
 // Four levels as signed bytes, saturated as the CPU does.
 uint pack_levels(vec4 levels) {
