@@ -47,6 +47,11 @@ struct MatVecInt8Push {
 // loads' latency).
 constexpr uint64_t kInt8MaxCols = 16384;
 constexpr uint64_t kInt8TargetWorkgroups = 512;
+// The K-quants' "_one_row" records (pipelines.cpp) serve matrices of fewer rows than this, Q8_0's
+// every matrix: on the H200 they sped up every matrix of 1024 to 2560 rows, and Q8_0's taller ones
+// (Qwen3-4B's output projection 128 -> 111 us), but slowed down the K-quants' of 4096 rows or more
+// (Qwen3-4B's Q6_K output projection 104 -> 117 us; docs/perf/README.md, v8).
+constexpr uint64_t kKQuantOneRowRowsBelow = 4096;
 struct EmbedPush {
   uint32_t cols, first_row, rows, row_bytes, weight_offset;
 };
@@ -301,6 +306,15 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
            quantized_activation_bytes(weights.cols));
     input = *fusions.quantized_x;
     kernel.name = *int8_variant(kernel, "_prequantized");
+    // One row per subgroup for short matrices where no RoPE pairs rows and no "_pair" variant
+    // takes a SwiGLU pair (pipelines.cpp), if the workgroup still quantizes whole groups.
+    const bool pair_variant = fusions.swiglu_up != nullptr && int8_variant(kernel, "_pair");
+    if (const std::optional<std::string> one_row = int8_variant(kernel, "_one_row");
+        one_row && (weights.type == TensorType::Q8_0 || weights.rows < kKQuantOneRowRowsBelow) &&
+        fusions.rope == nullptr && !pair_variant &&
+        (fusions.quantize_output == nullptr ||
+         int8_rows_per_pass(pipelines, *one_row) % kQuantizedGroup == 0))
+      kernel.name = *one_row;
   } else {
     expect_floats(x, weights.cols, "mat-vec", "x");
   }

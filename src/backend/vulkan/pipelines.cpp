@@ -30,6 +30,14 @@ constexpr uint32_t bit(uint32_t binding) {
   PipelineRecord {                                            \
     name, 9, bit(2) | bit(6) | bit(7), 13 * 4, 8, false, 2, 1 \
   }
+// The "_one_row" records run the same SPIR-V with one row per subgroup and 16 subgroups per
+// workgroup (half the registers, twice the warps); kernels.cpp takes them for the prequantized
+// mat-vecs of short matrices that pair no rows (no RoPE, no "_pair" variant): on the H200 the
+// output and down projections of a layer ran 0.2-0.9 us faster each (docs/perf/README.md, v8).
+#define QUANT_INT8_MATVEC_ONE_ROW(name)                                                           \
+  PipelineRecord {                                                                                \
+    name "_one_row", 9, bit(2) | bit(6) | bit(7), 13 * 4, 16, false, 1, 1, std::string_view(name) \
+  }
 #define QUANT_WEIGHT_KERNELS(type, rows)                                                      \
   PipelineRecord{"matvec_" type, 7, bit(2) | bit(6), 12 * 4, 2, true, rows}, PipelineRecord { \
     "embed_" type, 3, bit(2), 5 * 4, 4, false                                                 \
@@ -66,6 +74,10 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_INT8_MATVEC("matvec_int8_q5_k_prequantized_pair"),
     QUANT_INT8_MATVEC("matvec_int8_q6_k_prequantized"),
     QUANT_INT8_MATVEC("matvec_int8_q6_k_prequantized_pair"),
+    QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q8_0_prequantized"),
+    QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q4_k_prequantized"),
+    QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q5_k_prequantized"),
+    QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q6_k_prequantized"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
@@ -262,7 +274,7 @@ const Pipeline& Pipelines::get(std::string_view name) {
 
   auto pipeline = std::make_unique<Pipeline>();
   pipeline->record = record;
-  pipeline->variant = std::string(name);
+  pipeline->variant = std::string(record->spirv.empty() ? name : record->spirv);
   if (record->reduces && !uses_subgroup_arithmetic()) pipeline->variant += "_shmem";
   const EmbeddedShader* shader = find_embedded_shader(pipeline->variant);
   // Every record names shaders that the build embeds (a test checks the table).

@@ -34,6 +34,9 @@ struct PipelineRecord {
   // Passed as specialization constant 2 (matvec_int8: the chunks of a row one invocation loads
   // before it uses any).
   uint32_t chunks_per_step = 1;
+  // The embedded SPIR-V variant, where one serves several records (other widths or rows): empty
+  // for the variant called `name`.
+  std::string_view spirv = {};
 };
 
 // All records, and one by name (nullptr when unknown).

@@ -273,9 +273,10 @@ class QuantizedHandoffTest : public VulkanTest {
     ASSERT_EQ(infos.size(), 1 + shape.consumer_types.size());
     EXPECT_EQ(infos[0].kernel, kernel_name("matvec_int8_", type) +
                                    (shape.form == ProducerForm::Swiglu ? pair_suffix(type) : ""));
+    // (Consumers without a RoPE or a pair take the one-row-per-subgroup record.)
     for (size_t c = 0; c < shape.consumer_types.size(); ++c)
       EXPECT_EQ(infos[1 + c].kernel,
-                kernel_name("matvec_int8_", shape.consumer_types[c]) + "_prequantized");
+                kernel_name("matvec_int8_", shape.consumer_types[c]) + "_prequantized_one_row");
 
     const std::string label = type_label(type) + " " + form_label(shape.form) +
                               (shape.next_norm ? " normed" : "") + " rows=" + std::to_string(rows) +
@@ -460,8 +461,9 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
   sequence.submit_and_wait();
   const std::vector<CommandInfo>& infos = sequence.command_infos();
   ASSERT_EQ(infos.size(), 3u);
-  EXPECT_EQ(infos[1].kernel,
-            kernel_name("matvec_int8_", type) + "_prequantized" + pair_suffix(type));
+  // The K-quants' pair variant; Q8_0 takes the pair as a flag, in its one-row record.
+  EXPECT_EQ(infos[1].kernel, kernel_name("matvec_int8_", type) + "_prequantized" +
+                                 (pair_suffix(type).empty() ? "_one_row" : pair_suffix(type)));
 
   std::vector<float> expected_x =
       reference_matvec(type, attn_out, embd, attn, int8_quantized(type, attention));

@@ -43,7 +43,6 @@ const uint MAX_COLS = 16384;
 layout(binding = 0) readonly buffer WeightVectors { uvec4 weight_vec4[]; };
 #ifdef X_PREQUANTIZED
 layout(binding = 1) readonly buffer QuantizedInputVectors { uvec4 xq_vec4[]; };
-layout(binding = 1) readonly buffer QuantizedInputFloats { float xq_floats[]; };
 #else
 layout(binding = 1) readonly buffer InputVectors { vec4 x4[]; };
 #endif
@@ -98,8 +97,11 @@ shared float x_sums[MAX_COLS / 32];
 #endif
 
 uvec4 x_level_vector(uint i) { return x_levels[i]; }
-// The scales of block k's two halves of 16 levels: here one scale for the block.
-vec2 x_half_scales(uint block) { return vec2(x_scales[block]); }
+// The scales of the four groups of 16 levels of chunk c (x blocks 2c and 2c + 1): here one scale
+// per block.
+vec4 x_chunk_scales(uint chunk) {
+  return vec4(vec2(x_scales[2u * chunk]), vec2(x_scales[2u * chunk + 1u]));
+}
 
 #ifndef Q8_K_ACTIVATIONS
 // Q8_1 staging: per block of 32, the factor that turns a value into its level (the CPU's id).
@@ -277,9 +279,10 @@ void stage_x() {
 // The chunks' x straight from the producer's quantized vector: block k of 32 levels is groups 2k
 // and 2k + 1.
 uvec4 x_level_vector(uint i) { return xq_vec4[quantized_group_slot(i, pc.cols)]; }
-vec2 x_half_scales(uint block) {
-  uint first = quantized_scales_word(pc.cols) + 2u * block;
-  return vec2(xq_floats[first], xq_floats[first + 1u]);
+// The scales of chunk c's four groups (one aligned vector: the scales start at word n / 4, a
+// multiple of 4).
+vec4 x_chunk_scales(uint chunk) {
+  return uintBitsToFloat(xq_vec4[quantized_scales_word(pc.cols) / 4u + chunk]);
 }
 
 // The sums of squares of the 4 groups of 16 values of chunk index `chunk` (each chunk index of a

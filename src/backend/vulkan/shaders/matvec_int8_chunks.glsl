@@ -3,7 +3,7 @@
 // src/backend/vulkan/weight_layout.h with 16-byte loads, load_chunk_input the chunk's int8 x from
 // shared memory (or the producer's quantized vector), and chunk_dot multiplies them with dot4 (four
 // int8 products per call), applying the weight and x scales in float. Expects weight_vec4,
-// x_level_vector, x_half_scales, x_sums (when staged) and dot4 from
+// x_level_vector, x_chunk_scales, x_sums (when staged) and dot4 from
 // matvec_int8.comp, and the layout constants (BLOCK_BYTES, OFFSET_*, QS_BYTES, QUANT_BYTES,
 // SCALE_BYTES) and load_u32/load_f16 from dequant.glsl.
 
@@ -38,14 +38,16 @@ float x_sum(uint block, uvec4 first_half, uvec4 second_half, vec2 scales) {
 }
 #endif
 
-ChunkInput load_x_blocks(uint first_block, uint second_block) {
+// Every type's chunk c multiplies elements 64c .. 64c + 63 (the device layouts of Q8_0 and Q6_K are
+// repacked so): x blocks 2c and 2c + 1, groups 4c .. 4c + 3.
+ChunkInput load_chunk_input(uint chunk) {
   ChunkInput ci;
-  ci.levels = uvec4[4](x_level_vector(2u * first_block), x_level_vector(2u * first_block + 1u),
-                       x_level_vector(2u * second_block), x_level_vector(2u * second_block + 1u));
-  ci.scales = vec4(x_half_scales(first_block), x_half_scales(second_block));
+  ci.levels = uvec4[4](x_level_vector(4u * chunk), x_level_vector(4u * chunk + 1u),
+                       x_level_vector(4u * chunk + 2u), x_level_vector(4u * chunk + 3u));
+  ci.scales = x_chunk_scales(chunk);
 #ifdef USES_X_SUMS
-  ci.sums = vec2(x_sum(first_block, ci.levels[0], ci.levels[1], ci.scales.xy),
-                 x_sum(second_block, ci.levels[2], ci.levels[3], ci.scales.zw));
+  ci.sums = vec2(x_sum(2u * chunk, ci.levels[0], ci.levels[1], ci.scales.xy),
+                 x_sum(2u * chunk + 1u, ci.levels[2], ci.levels[3], ci.scales.zw));
 #endif
   return ci;
 }
@@ -59,10 +61,6 @@ const uint NIBBLES = 0x0f0f0f0fu;
 // 2j (elements 64j + l) and high nibbles sub-block 2j + 1 (64j + 32 + l): x blocks 8b + 2j, + 1.
 // Q5_K adds bit 2j (low) and 2j + 1 (high) of qh[l] as bit 4.
 const uint CHUNKS_PER_BLOCK = 4;
-ChunkInput load_chunk_input(uint chunk) {
-  uint first = 2u * chunk;
-  return load_x_blocks(first, first + 1u);
-}
 struct ChunkWeights {
   uvec4 header;  // d, dmin, scales
   uvec4 qs[2];
@@ -108,10 +106,6 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
 // 64k + 32 + l (l < 32), and 16 bytes of high bits, two per element, at 2 * (i / 16) for element
 // 64k + i: x blocks 8b + 2k and + 1, as for Q4_K.
 const uint CHUNKS_PER_BLOCK = 4;
-ChunkInput load_chunk_input(uint chunk) {
-  uint first = 2u * chunk;
-  return load_x_blocks(first, first + 1u);
-}
 struct ChunkWeights {
   uvec4 ql[2];
   uvec4 qh;
@@ -155,9 +149,6 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
 #elif defined(WEIGHT_Q8_0)
 // Chunk c: blocks 2c and 2c + 1, their 64 quants in four 16-byte loads (group c of the row's
 // transposed halves: neighbouring lanes load neighbouring vectors): x blocks 2c, 2c + 1.
-ChunkInput load_chunk_input(uint chunk) {
-  return load_x_blocks(2u * chunk, 2u * chunk + 1u);
-}
 struct ChunkWeights {
   uvec4 qs[4];
   vec2 d;
@@ -185,9 +176,6 @@ float chunk_dot(uint chunk, ChunkWeights w, ChunkInput ci) {
 // Chunk c: blocks 2c and 2c + 1 (x blocks the same). Byte j of a block's qs holds element j (low
 // nibble) and j + 16 (high nibble); Q5 types add bit e of qh as bit 4 of element e. The blocks (18
 // to 24 bytes) are not 16-byte aligned: their words are read one by one.
-ChunkInput load_chunk_input(uint chunk) {
-  return load_x_blocks(2u * chunk, 2u * chunk + 1u);
-}
 struct ChunkWeights {
   uvec4 qs[2];
   uvec2 high;  // qh of each block (Q5 types)
