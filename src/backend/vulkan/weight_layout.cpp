@@ -1,7 +1,6 @@
 #include "backend/vulkan/weight_layout.h"
 
 #include <algorithm>
-#include <array>
 #include <cstring>
 
 #include "common/error.h"
@@ -43,29 +42,41 @@ void repack_q8_0_row(const uint8_t* row, uint64_t blocks, uint8_t* out) {
   }
 }
 
-// The 6-bit quants (0..63) of a Q6_K block, element by element: in half n of 128 elements, element
-// 32 * quarter + l takes a nibble of ql[64n + l + 32 * (quarter % 2)] (the high one from quarter 2)
-// and bits 2 * quarter of qh[32n + l].
-std::array<uint8_t, kSuperBlockElements> q6_k_quants(const Q6KBlock& block) {
-  std::array<uint8_t, kSuperBlockElements> quants{};
-  for (int e = 0; e < kSuperBlockElements; ++e) {
-    const int half = e / 128, quarter = (e % 128) / 32, l = e % 32;
-    const int low = (block.ql[64 * half + l + 32 * (quarter % 2)] >> (4 * (quarter / 2))) & 0xf;
-    const int high = (block.qh[32 * half + l] >> (2 * quarter)) & 3;
-    quants[e] = static_cast<uint8_t>(low | (high << 4));
-  }
-  return quants;
+// Eight bytes at p as one word, and back (byte-wise operations below work on either byte order).
+uint64_t load_word(const uint8_t* p) {
+  uint64_t word;
+  std::memcpy(&word, p, sizeof(word));
+  return word;
+}
+void store_word(uint8_t* p, uint64_t word) {
+  std::memcpy(p, &word, sizeof(word));
 }
 
-// The 192 bytes of a Q6_K block's quants in the device's chunks (weight_layout.h).
-void write_q6_k_chunks(const std::array<uint8_t, kSuperBlockElements>& quants, uint8_t* out) {
-  constexpr int kChunk = 64, kChunkBytes = 48;
-  std::memset(out, 0, 4 * kChunkBytes);
-  for (int e = 0; e < kSuperBlockElements; ++e) {
-    uint8_t* chunk = out + kChunkBytes * (e / kChunk);
-    const int i = e % kChunk;
-    chunk[i % 32] |= static_cast<uint8_t>((quants[e] & 0xf) << (4 * (i / 32)));
-    chunk[32 + i % 16] |= static_cast<uint8_t>((quants[e] >> 4) << (2 * (i / 16)));
+// The 192 bytes of a Q6_K block's quants in the device's chunks of 64 elements (weight_layout.h),
+// eight bytes at a time from GGUF's: in half n of 128 elements, element 32 * quarter + l takes a
+// nibble of ql[64n + l + 32 * (quarter % 2)] (the high one from quarter 2) and bits 2 * quarter of
+// qh[32n + l]. Chunk j is quarters 2 * (j % 2) and + 1 of half j / 2.
+void write_q6_k_chunks(const Q6KBlock& block, uint8_t* out) {
+  constexpr uint64_t kNibbles = 0x0f0f0f0f0f0f0f0full, kPairs = 0x0303030303030303ull;
+  constexpr int kChunkBytes = 48;
+  for (int j = 0; j < 4; ++j) {
+    const uint8_t* ql = block.ql + 64 * (j / 2);
+    const uint8_t* qh = block.qh + 32 * (j / 2);
+    const int nibble = 4 * (j % 2);  // of ql, and the shift of the quarters' bits in qh
+    uint8_t* chunk = out + kChunkBytes * j;
+    // Byte l: elements l (low nibble) and 32 + l (high nibble) of the chunk.
+    for (int l = 0; l < 32; l += 8)
+      store_word(chunk + l, ((load_word(ql + l) >> nibble) & kNibbles) |
+                                (((load_word(ql + 32 + l) >> nibble) & kNibbles) << 4));
+    // Byte 32 + l: the high bits of elements l + 16k at 2k, from position l + 16 * (k % 2) of
+    // quarter 2 * (j % 2) + k / 2.
+    for (int l = 0; l < 16; l += 8) {
+      const uint64_t first = load_word(qh + l), second = load_word(qh + 16 + l);
+      store_word(chunk + 32 + l, ((first >> nibble) & kPairs) |
+                                     (((second >> nibble) & kPairs) << 2) |
+                                     (((first >> (nibble + 2)) & kPairs) << 4) |
+                                     (((second >> (nibble + 2)) & kPairs) << 6));
+    }
   }
 }
 
@@ -78,7 +89,7 @@ void repack_q6_k_row(const uint8_t* row, uint64_t blocks, uint8_t* out) {
   for (uint64_t b = 0; b < blocks; ++b) {
     Q6KBlock block;
     std::memcpy(&block, row + b * sizeof(Q6KBlock), sizeof(block));
-    write_q6_k_chunks(q6_k_quants(block), quants + b * kQuantBytes);
+    write_q6_k_chunks(block, quants + b * kQuantBytes);
     std::memcpy(scales + b * sizeof(block.scales), block.scales, sizeof(block.scales));
     std::memcpy(d + b * sizeof(block.d), &block.d, sizeof(block.d));
   }

@@ -21,10 +21,11 @@
 // block is past it skip the products (a batch shorter than the tile costs less); columns past
 // `cols` (float types only: every quantized row is whole 32-element blocks) count as zero.
 //
-// With halves = 2 the columns are cut in two halves, workgroup z taking half z: the first half's
-// sums go to y as above, the second's to `partials` at the same index, for the host to add to y
-// afterwards (batch_kernels.cpp: a matrix too short to fill the GPU with its tiles gets twice the
-// workgroups so, and the sums stay in one order).
+// With halves = 2 the steps (step_first_column: Q8_0 takes its columns in another order) are cut
+// in two halves, workgroup z taking half z: the first half's sums go to y as above, the second's
+// to `partials` at the same index, for the host to add to y afterwards (batch_kernels.cpp: a
+// matrix too short to fill the GPU with its tiles gets twice the workgroups so, and the sums stay
+// in one order).
 
 #include "common.glsl"
 #include "dequant.glsl"

@@ -9,9 +9,9 @@
 
 const uint CHUNK = 64;
 
-// The chunk's x: two blocks of 32 levels (which two depends on the type), the scales of their
-// halves of 16 (staged x has one scale per block, repeated; a producer's quantized x one per 16)
-// and, for the types that need them, the sums of their levels times the scales.
+// The chunk's x: its two blocks of 32 levels, the scales of their halves of 16 (staged x has one
+// scale per block, repeated; a producer's quantized x one per 16) and, for the types that need
+// them, the sums of their levels times the scales.
 struct ChunkInput {
   uvec4 levels[4];  // first block: [0], [1]; second block: [2], [3]
   vec4 scales;      // of levels[0] .. levels[3]
