@@ -101,10 +101,6 @@ uint64_t device_row_bytes(TensorType type, uint64_t cols) {
   return round_up_16(gguf_row_bytes(type, cols));
 }
 
-bool is_repacked(TensorType type) {
-  return type == TensorType::Q8_0 || type == TensorType::Q6_K;
-}
-
 void to_device_layout(TensorType type, uint64_t cols, uint64_t rows,
                       std::span<const uint8_t> gguf_rows, std::span<uint8_t> out) {
   const uint64_t source_row = gguf_row_bytes(type, cols);

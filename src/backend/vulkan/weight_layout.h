@@ -29,9 +29,6 @@ namespace quant::vulkan {
 // for the type).
 uint64_t device_row_bytes(TensorType type, uint64_t cols);
 
-// Whether the device layout of `type` differs from its GGUF blocks (apart from the row padding).
-bool is_repacked(TensorType type);
-
 // Writes `rows` rows (GGUF layout, row_bytes(type, cols) each, back to back) into `out` in the
 // device layout; `out` holds rows * device_row_bytes(type, cols) bytes.
 void to_device_layout(TensorType type, uint64_t cols, uint64_t rows,
