@@ -12,6 +12,16 @@ layout(local_size_x_id = 0) in;
 // workgroup's index in launch order.
 uint linear_workgroup_id() { return gl_WorkGroupID.y * gl_NumWorkGroups.x + gl_WorkGroupID.x; }
 
+// Where item `index` of `count` 16-byte items lies when they are transposed in groups of four (the
+// repacked Q8_0 rows, dequant.glsl, and the quantized handoff, quantized_activations.glsl): of the
+// items in whole groups, item 0 of every group comes first, then item 1 of every group, and so on;
+// the rest (fewer than four) follow in order. A lane that takes a group of four then reads
+// neighbouring items with its neighbours at each load.
+uint slot_in_fours(uint index, uint count) {
+  uint groups = count / 4u;
+  return index < 4u * groups ? (index % 4u) * groups + index / 4u : index;
+}
+
 // The per-token inputs (token id and position), written by the host before each submission so that a
 // recorded command buffer can be submitted again for the next token.
 #define DECLARE_STEP_INPUTS(binding_index)                  \

@@ -45,14 +45,9 @@ void dequantize_unit(uint block, uint unit_in_block, out float v[UNIT]) {
 // Repacked rows: [qs of each block, in halves of 16 bytes (q8_0_vector_slot)][d of each block, 2
 // bytes]. Unit 0: elements 0..15 of a block, unit 1: 16..31.
 const uint UNIT = 16, UNITS_PER_BLOCK = 2, QS_BYTES = DEVICE_Q8_0_QS_BYTES;
-// A repacked Q8_0 row keeps its quants as 16-byte vectors (half a block each), transposed in groups
-// of four (64 elements): of a row's `vectors`, the ones in whole groups lie vector k of every group
-// first, then vector k + 1 of every group, and so on; the rest (fewer than four) follow in order.
-// Lanes that each take a group of 64 elements then read neighbouring vectors with each load.
-uint q8_0_vector_slot(uint vector, uint vectors) {
-  uint groups = vectors / 4u;
-  return vector < 4u * groups ? (vector % 4u) * groups + vector / 4u : vector;
-}
+// A repacked Q8_0 row keeps its quants as 16-byte vectors (half a block each) transposed in groups
+// of four (64 elements): vector v of `vectors` lies in slot_in_fours(v, vectors) (common.glsl).
+uint q8_0_vector_slot(uint vector, uint vectors) { return slot_in_fours(vector, vectors); }
 // The vector that lies in slot `slot`: the inverse of q8_0_vector_slot. slot / groups is taken in
 // float (an integer division by a variable is a long instruction sequence, run per step of the
 // batch mat-mul): (slot + 0.5) / groups is below 4 and at least 0.5 / groups from an integer, far

@@ -16,13 +16,10 @@ uint quantized_scales_word(uint n) { return n / 4u; }
 uint quantized_sum_squares_word(uint n) { return n / 4u + n / 16u; }
 
 // The slot (of 16 bytes) that holds the levels of group `group` of n values: the groups transposed
-// in fours, as the halves of a Q8_0 row (dequant.glsl, q8_0_vector_slot), so that the consumer's
-// lanes, which take 64 values (four groups) each, read neighbouring slots with each 16-byte load;
-// on the H200 the groups in order cost 1-2.5 % of a token (docs/perf/README.md, v8).
-uint quantized_group_slot(uint group, uint n) {
-  uint fours = n / (4u * QUANTIZED_GROUP);
-  return group < 4u * fours ? (group % 4u) * fours + group / 4u : group;
-}
+// in fours (common.glsl, slot_in_fours), as the halves of a Q8_0 row, so that the consumer's lanes,
+// which take 64 values (four groups) each, read neighbouring slots with each 16-byte load; on the
+// H200 the groups in order cost 1-2.5 % of a token (docs/perf/README.md, v8).
+uint quantized_group_slot(uint group, uint n) { return slot_in_fours(group, n / QUANTIZED_GROUP); }
 
 // Four levels as signed bytes, saturated as the CPU does.
 uint pack_levels(vec4 levels) {
