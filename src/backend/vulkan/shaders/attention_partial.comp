@@ -2,7 +2,9 @@
 #extension GL_GOOGLE_include_directive : require
 // Causal attention of one query token, split over the KV positions (flash-decoding): workgroup
 // (chunk, head) takes positions chunk * chunk_len .. + chunk_len - 1 (only those <= step_pos), in
-// passes of WORKGROUP_SIZE positions with a running softmax, and writes, for its head, the
+// passes of WORKGROUP_SIZE / key_lanes positions with a running softmax (key_lanes invocations
+// share a key's dot product, so that each loads at most KEY_VECTORS of its vectors, all at the start
+// of the pass: below), and writes, for its head, the
 // unnormalized weighted sum of V over them with the chunk's score maximum m and softmax denominator
 // l: partial[head][chunk] = {o[0 .. head_dim - 1], m, l}. attention_combine merges the chunks. With
 // a single chunk (FINAL) it writes the normalized result to `out` itself and no combine follows.
@@ -63,12 +65,12 @@ layout(push_constant) uniform Push {
 
 const uint FINAL = 1u, QUANTIZE_RESULT = 2u;
 
-// What each invocation loads of a pass before it uses any of it (load_pass): the first
-// KEY_VECTORS vectors of 4 of its position's key and VALUE_POSITIONS positions of the value sum, so
-// that a pass waits for memory once where they cover it (SmolLM2's heads of 64 values), and the
-// first pass's loads are on their way before the query is prepared. The QK_NORM_ROPE_STORE variant
-// (qwen3's heads of 128 and 256 values) keeps 8 of each: with 16 it took 209 registers on the
-// H200 and Qwen3.5-4B lost 2.5 % (docs/perf/README.md, v5).
+// What each invocation loads of a pass before it uses any of it (load_pass): KEY_VECTORS vectors of
+// 4 of its position's key (its share of them: key_lanes) and VALUE_POSITIONS positions of the value
+// sum, so that a pass waits for memory once where they cover it, and the first pass's loads are on
+// their way before the query is prepared. The QK_NORM_ROPE_STORE variant (qwen3's heads of 128 and
+// 256 values) keeps 8 of each: with 16 it took 209 registers on the H200 and Qwen3.5-4B lost 2.5 %
+// (docs/perf/README.md, v5).
 #ifdef QK_NORM_ROPE_STORE
 const uint KEY_VECTORS = 8;
 const uint VALUE_POSITIONS = 8;
@@ -78,6 +80,8 @@ const uint VALUE_POSITIONS = 16;
 #endif
 
 shared float weights[WORKGROUP_SIZE];
+// With key_lanes > 1, each invocation's part of its position's score.
+shared float score_parts[WORKGROUP_SIZE];
 shared vec4 group_sums[WORKGROUP_SIZE];
 // With QUANTIZE_RESULT, the normalized head.
 shared vec4 head_output[WORKGROUP_SIZE];
@@ -182,17 +186,33 @@ vec4 value_vector(uint position, uint cache_index, uint current_index) {
   return v_cache[cache_index];
 }
 
+// Invocations per key dot product: the fewest (a power of two) that leave each at most KEY_VECTORS
+// of a key's dim4 vectors, so that load_pass loads all of them (fewer than dim4, itself at most
+// WORKGROUP_SIZE). A round of loads more after the pass's would be another wait
+// for memory: on the H200, Qwen3-4B's heads of 128 values, at one invocation per key and three
+// rounds more, spent ~2.6 of the attention's ~11 us per layer in them (docs/perf/README.md, v9).
+uint key_lanes(uint dim4) {
+  uint lanes = 1u;
+  while (lanes * KEY_VECTORS < dim4) lanes *= 2u;
+  return lanes;
+}
+
 // The loads of the pass over positions start .. start + count - 1 (count > 0) for invocation
-// `lane`: its position's key vectors (a prepared key is read where it is used) and, for value
-// group `group` (< groups), the value vectors d of positions group, group + groups, ...
+// `lane`: its share of its position's key, vectors key_part, key_part + key_lanes, ... (a prepared
+// key is read where it is used), and, for value group `group` (< groups), the value vectors d of
+// positions group, group + groups, ...
 void load_pass(uint start, uint count, uint lane, uint group, uint groups, uint d, uint kv_dim4,
                uint kv_offset4, out vec4 keys[KEY_VECTORS], out vec4 values[VALUE_POSITIONS]) {
   uint dim4 = pc.head_dim / 4u;
-  uint position = start + min(lane, count - 1u);
+  uint lanes = key_lanes(dim4);
+  uint slot = lane / lanes, part = lane % lanes;
+  uint position = start + min(slot, count - 1u);
   uint key = position * kv_dim4 + kv_offset4;
-  bool cached = lane < count && !key_is_prepared(position);
-  for (uint u = 0; u < KEY_VECTORS; ++u)
-    keys[u] = cached && u < dim4 ? k_cache[key + u] : vec4(0.0);
+  bool cached = slot < count && !key_is_prepared(position);
+  for (uint u = 0; u < KEY_VECTORS; ++u) {
+    uint i = part + u * lanes;
+    keys[u] = cached && i < dim4 ? k_cache[key + i] : vec4(0.0);
+  }
   uint value = start * kv_dim4 + kv_offset4 + d;
   for (uint u = 0; u < VALUE_POSITIONS; ++u) {
     uint offset = min(group + u * groups, count - 1u);
@@ -219,10 +239,15 @@ void main() {
   uint groups = max(WORKGROUP_SIZE / dim4, 1u);
   uint group = lane / dim4;
   uint d = lane % dim4;
+  // Keys: invocation (slot, part) takes part `part` of the dot product of position slot of each
+  // pass; the pass's positions are the slots.
+  uint lanes = key_lanes(dim4);
+  uint pass_positions = WORKGROUP_SIZE / lanes;
+  uint slot = lane / lanes, part = lane % lanes;
 
   vec4 keys[KEY_VECTORS];
   vec4 values[VALUE_POSITIONS];
-  load_pass(first, min(WORKGROUP_SIZE, end - first), lane, group, groups, d, kv_dim4, kv_offset4,
+  load_pass(first, min(pass_positions, end - first), lane, group, groups, d, kv_dim4, kv_offset4,
             keys, values);
 
 #ifdef QK_NORM_ROPE_STORE
@@ -244,29 +269,36 @@ void main() {
   float running_max = LOWEST_FLOAT;
   float running_sum = 0.0;
   vec4 acc = vec4(0.0);
-  for (uint start = first; start < end; start += WORKGROUP_SIZE) {
-    uint count = min(WORKGROUP_SIZE, end - start);
+  for (uint start = first; start < end; start += pass_positions) {
+    uint count = min(pass_positions, end - start);
     if (start != first)
       load_pass(start, count, lane, group, groups, d, kv_dim4, kv_offset4, keys, values);
-    // Scores: one position per invocation.
-    float score = LOWEST_FLOAT;
-    if (lane < count) {
-      uint position = start + lane;
+    // Scores: invocation (slot, part) adds its part of position slot's dot product.
+    vec4 dot4 = vec4(0.0);
+    if (slot < count) {
+      uint position = start + slot;
       uint key = position * kv_dim4 + kv_offset4;
       bool prepared_key = key_is_prepared(position);
-      vec4 dot4 = vec4(0.0);
-      for (uint u = 0; u < KEY_VECTORS; ++u)
-        if (u < dim4)
-          dot4 += query_vector(u) * (prepared_key ? key_vector(position, key, u) : keys[u]);
-      // The rest of a head of more than 4 * KEY_VECTORS values, KEY_VECTORS vectors at a time,
-      // loaded first.
-      for (uint i = KEY_VECTORS; i < dim4; i += KEY_VECTORS) {
-        for (uint u = 0; u < KEY_VECTORS; ++u)
-          keys[u] = key_vector(position, key, min(i + u, dim4 - 1u));
-        for (uint u = 0; u < KEY_VECTORS; ++u)
-          if (i + u < dim4) dot4 += query_vector(i + u) * keys[u];
+      for (uint u = 0; u < KEY_VECTORS; ++u) {
+        uint i = part + u * lanes;
+        if (i < dim4)
+          dot4 += query_vector(i) * (prepared_key ? key_vector(position, key, i) : keys[u]);
       }
-      score = dot(dot4, vec4(1.0)) * pc.scale;
+    }
+    // Then invocation p < count holds position p's score.
+    float score = LOWEST_FLOAT;
+    if (lanes == 1u) {
+      if (lane < count) score = dot(dot4, vec4(1.0)) * pc.scale;
+    } else {
+      // Read in the same pass, after this barrier; rewritten in the next, after the barriers of
+      // `weights` below.
+      score_parts[lane] = dot(dot4, vec4(1.0));
+      barrier();
+      if (lane < count) {
+        float sum = 0.0;
+        for (uint p = 0; p < lanes; ++p) sum += score_parts[lane * lanes + p];
+        score = sum * pc.scale;
+      }
     }
     float new_max = max(running_max, workgroup_max(score));
     float correction = exp(running_max - new_max);  // 0 on the first pass
