@@ -527,7 +527,8 @@ void encode_attention(CommandSequence& sequence, const BufferRange& q, const KvC
   if (cache.kv_dim != shape.n_kv_heads * shape.head_dim)
     fail("Vulkan attention: cache rows of {} floats, expected {} KV heads x {}", cache.kv_dim,
          shape.n_kv_heads, shape.head_dim);
-  const uint32_t width = sequence.pipelines().workgroup_size("attention_partial");
+  const uint32_t width = sequence.pipelines().workgroup_size(
+      preparation == nullptr ? "attention_partial" : "attention_partial_rope_store");
   if (shape.head_dim % 4 != 0 || shape.head_dim > 4 * width)
     fail("Vulkan attention: heads of {} values; the kernel takes multiples of 4 up to {}",
          shape.head_dim, 4 * width);

@@ -89,12 +89,19 @@ constexpr PipelineRecord kRecords[] = {
     // n_chunks, capacity, scale, chunk_len, final}
     // ..., and the quantized output heads (QUANTIZE_RESULT)
     PipelineRecord{"attention_partial", 6, bit(4) | bit(5), 8 * 4, 4, true},
-    // The same with qwen3's q/k norms, the RoPE and the KV store folded in (of one width with it:
-    // the host cuts chunks by attention_partial's), adding k, v, and the q and k norm weights and
-    // inverse frequencies in one buffer; {the above, n_rot, neox, q_norm_eps, k_norm_eps}
-    // (then the quantized output heads)
-    PipelineRecord{"attention_partial_rope_store", 9, bit(1) | bit(2) | bit(4) | bit(8), 12 * 4, 4,
-                   true},
+    // The same with qwen3's q/k norms, the RoPE and the KV store folded in, adding k, v, and the q
+    // and k norm weights and inverse frequencies in one buffer; {the above, n_rot, neox,
+    // q_norm_eps, k_norm_eps} (then the quantized output heads). Four times as wide as
+    // attention_partial (whose width cuts the chunks): its heads of 128 and 256 values share a
+    // key's dot product between 4 and 8 invocations, so a pass of 4 subgroups held only 32 or 16
+    // positions (on the H200, Qwen3-4B tg128 +3.7 %; docs/perf/README.md, v9).
+    PipelineRecord{.name = "attention_partial_rope_store",
+                   .bindings = 9,
+                   .written_bindings = bit(1) | bit(2) | bit(4) | bit(8),
+                   .push_constant_bytes = 12 * 4,
+                   .subgroups_per_workgroup = 16,
+                   .reduces = true,
+                   .shared_bytes_per_invocation = 76},
     // partial, step, out, quantized out; {n_heads, head_dim, n_chunks, chunk_len, capacity,
     // quantize}
     PipelineRecord{"attention_combine", 4, bit(2) | bit(3), 6 * 4, 4, false},
@@ -204,8 +211,13 @@ uint32_t Pipelines::workgroup_size(std::string_view name) const {
   const DeviceInfo& info = context_.info();
   uint32_t limit =
       std::min(info.max_compute_workgroup_invocations, info.max_compute_workgroup_size[0]);
+  if (record->shared_bytes_per_invocation != 0)
+    limit =
+        std::min(limit, info.max_compute_shared_memory_bytes / record->shared_bytes_per_invocation);
   uint32_t width = std::max(info.subgroup_size, 1u) * record->subgroups_per_workgroup;
-  return std::clamp(width, 1u, limit);
+  // Halved (staying a multiple of the subgroup size) rather than cut to the limit.
+  while (width > limit && width > 1u) width /= 2u;
+  return width;
 }
 
 uint64_t Pipelines::max_binding_bytes() const {

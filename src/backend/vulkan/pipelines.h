@@ -37,6 +37,9 @@ struct PipelineRecord {
   // The embedded SPIR-V variant, where one serves several records (other widths or rows): empty
   // for the variant called `name`.
   std::string_view spirv = {};
+  // Shared memory the shader declares per invocation of its width, where the width must also keep
+  // that within the device's limit (0: the shader's shared memory does not grow with its width).
+  uint32_t shared_bytes_per_invocation = 0;
 };
 
 // All records, and one by name (nullptr when unknown).

@@ -53,7 +53,7 @@ layout(push_constant) uniform Push {
   uint n_chunks;
   uint capacity;  // positions the caches hold
   float scale;
-  uint chunk_len;  // positions per chunk, a multiple of WORKGROUP_SIZE
+  uint chunk_len;  // positions per chunk, a multiple of attention_partial's WORKGROUP_SIZE
   uint final;      // FINAL: a single chunk, normalized into `result` as the output heads
 #ifdef QK_NORM_ROPE_STORE
   uint n_rot;  // even, at most head_dim
@@ -267,7 +267,9 @@ void main() {
 #endif
 
   float running_max = LOWEST_FLOAT;
-  float running_sum = 0.0;
+  // The softmax denominator of this invocation's positions (at most one per pass): the workgroup
+  // adds them up once, after the passes, rather than a reduction per pass.
+  float lane_sum = 0.0;
   vec4 acc = vec4(0.0);
   for (uint start = first; start < end; start += pass_positions) {
     uint count = min(pass_positions, end - start);
@@ -306,7 +308,7 @@ void main() {
     barrier();  // the previous pass has finished reading `weights`
     weights[lane] = weight;
     barrier();
-    running_sum = running_sum * correction + workgroup_sum(weight);
+    lane_sum = lane_sum * correction + weight;
     running_max = new_max;
     acc *= correction;
     if (group < groups) {
@@ -327,6 +329,7 @@ void main() {
       }
     }
   }
+  float running_sum = workgroup_sum(lane_sum);
   group_sums[lane] = acc;
   barrier();
   if (lane < dim4) {
