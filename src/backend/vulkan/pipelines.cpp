@@ -205,19 +205,22 @@ Pipelines::~Pipelines() {
   for (auto& [key, layout] : set_layouts_) vkDestroyDescriptorSetLayout(device, layout, nullptr);
 }
 
+uint32_t workgroup_width(const PipelineRecord& record, const DeviceInfo& info) {
+  uint32_t limit =
+      std::min(info.max_compute_workgroup_invocations, info.max_compute_workgroup_size[0]);
+  if (record.shared_bytes_per_invocation != 0)
+    limit =
+        std::min(limit, info.max_compute_shared_memory_bytes / record.shared_bytes_per_invocation);
+  uint32_t width = std::max(info.subgroup_size, 1u) * record.subgroups_per_workgroup;
+  // Halved (staying a power of two times the subgroup size) rather than cut to the limit.
+  while (width > limit && width > 1u) width /= 2u;
+  return std::max(width, 1u);
+}
+
 uint32_t Pipelines::workgroup_size(std::string_view name) const {
   const PipelineRecord* record = find_pipeline_record(name);
   if (record == nullptr) fail("Vulkan: no kernel named '{}'", name);
-  const DeviceInfo& info = context_.info();
-  uint32_t limit =
-      std::min(info.max_compute_workgroup_invocations, info.max_compute_workgroup_size[0]);
-  if (record->shared_bytes_per_invocation != 0)
-    limit =
-        std::min(limit, info.max_compute_shared_memory_bytes / record->shared_bytes_per_invocation);
-  uint32_t width = std::max(info.subgroup_size, 1u) * record->subgroups_per_workgroup;
-  // Halved (staying a multiple of the subgroup size) rather than cut to the limit.
-  while (width > limit && width > 1u) width /= 2u;
-  return width;
+  return workgroup_width(*record, context_.info());
 }
 
 uint64_t Pipelines::max_binding_bytes() const {

@@ -50,6 +50,10 @@ std::string kernel_name(std::string_view prefix, TensorType type);
 // Workgroups of `per_group` items for `n` items.
 uint32_t group_count(uint64_t n, uint64_t per_group);
 const PipelineRecord* find_pipeline_record(std::string_view name);
+// The workgroup width `record` gets on a device: its subgroups times the subgroup size, halved
+// until it fits the device's workgroup limits and, for a record that declares its shared memory per
+// invocation, the device's shared memory.
+uint32_t workgroup_width(const PipelineRecord& record, const DeviceInfo& info);
 
 struct PipelineOptions {
   // false: use the shared-memory ("_shmem") reductions even where the device has subgroup

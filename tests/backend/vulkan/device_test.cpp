@@ -107,6 +107,34 @@ TEST_F(DeviceTest, WorkgroupWidthFollowsTheSubgroupSize) {
   EXPECT_LE(width, info.max_compute_workgroup_invocations);
 }
 
+// Device limits made up for the widths: no device is needed.
+TEST(WorkgroupWidth, HalvesToFitTheDeviceLimitsAndSharedMemory) {
+  const PipelineRecord& add = *find_pipeline_record("add");  // 8 subgroups, no shared memory
+  const PipelineRecord& prepared = *find_pipeline_record("attention_partial_rope_store");
+  ASSERT_EQ(add.subgroups_per_workgroup, 8u);
+  ASSERT_EQ(add.shared_bytes_per_invocation, 0u);
+  ASSERT_EQ(prepared.subgroups_per_workgroup, 16u);
+  ASSERT_GT(prepared.shared_bytes_per_invocation, 0u);
+  DeviceInfo info;
+  info.subgroup_size = 32;
+  info.max_compute_workgroup_invocations = 1024;
+  info.max_compute_workgroup_size = {1024, 1024, 64};
+  info.max_compute_shared_memory_bytes = 48 * 1024;
+  EXPECT_EQ(workgroup_width(add, info), 256u);
+  EXPECT_EQ(workgroup_width(prepared, info), 512u);
+  // Subgroups of 64 and the smallest shared memory Vulkan allows: 1024 invocations would need
+  // more than 16 KiB, so the width halves until they fit.
+  info.subgroup_size = 64;
+  info.max_compute_shared_memory_bytes = 16 * 1024;
+  EXPECT_EQ(workgroup_width(add, info), 512u);
+  const uint32_t width = workgroup_width(prepared, info);
+  EXPECT_LE(width * prepared.shared_bytes_per_invocation, info.max_compute_shared_memory_bytes);
+  EXPECT_EQ(width, 128u);
+  // A workgroup limit that is not a power of two: halved, not cut to 384.
+  info.max_compute_workgroup_invocations = 384;
+  EXPECT_EQ(workgroup_width(add, info), 256u);
+}
+
 TEST_F(DeviceTest, DispatchChecksTheCallAgainstTheRecord) {
   Buffer a = make_buffer(256);
   Buffer b = make_buffer(256);

@@ -79,6 +79,9 @@ const uint KEY_VECTORS = 16;
 const uint VALUE_POSITIONS = 16;
 #endif
 
+// Shared memory grows with the width: the QK_NORM_ROPE_STORE variant's record (pipelines.cpp)
+// declares its bytes per invocation (these arrays, `prepared` and reduce.glsl's scratch: 76), which
+// keep its width within the device's shared memory. Keep the two in step.
 shared float weights[WORKGROUP_SIZE];
 // With key_lanes > 1, each invocation's part of its position's score.
 shared float score_parts[WORKGROUP_SIZE];
