@@ -3,10 +3,10 @@
 // Causal attention of one query token, split over the KV positions (flash-decoding): workgroup
 // (chunk, head) takes positions chunk * chunk_len .. + chunk_len - 1 (only those <= step_pos), in
 // passes of WORKGROUP_SIZE / key_lanes positions with a running softmax (key_lanes invocations
-// share a key's dot product, so that each loads at most KEY_VECTORS of its vectors, all at the start
-// of the pass: below), and writes, for its head, the
-// unnormalized weighted sum of V over them with the chunk's score maximum m and softmax denominator
-// l: partial[head][chunk] = {o[0 .. head_dim - 1], m, l}. attention_combine merges the chunks. With
+// share a key's dot product, so that each loads at most KEY_VECTORS of its vectors, all at the
+// start of the pass: below), and writes, for its head, the unnormalized weighted sum of V over them
+// with the chunk's score maximum m and softmax denominator l:
+// partial[head][chunk] = {o[0 .. head_dim - 1], m, l}. attention_combine merges the chunks. With
 // a single chunk (FINAL) it writes the normalized result to `out` itself and no combine follows.
 // Chunks past step_pos write nothing, so one recorded dispatch serves every position up to the
 // cache's capacity.
@@ -190,10 +190,10 @@ vec4 value_vector(uint position, uint cache_index, uint current_index) {
 }
 
 // Invocations per key dot product: the fewest (a power of two) that leave each at most KEY_VECTORS
-// of a key's dim4 vectors, so that load_pass loads all of them (fewer than dim4, itself at most
-// WORKGROUP_SIZE). A round of loads more after the pass's would be another wait
-// for memory: on the H200, Qwen3-4B's heads of 128 values, at one invocation per key and three
-// rounds more, spent ~2.6 of the attention's ~11 us per layer in them (docs/perf/README.md, v9).
+// of a key's dim4 vectors, so that load_pass loads all of them (at most dim4, itself at most
+// WORKGROUP_SIZE). Each round of loads after the pass's first would be another wait for memory: on
+// the H200, Qwen3-4B's heads of 128 values, at one invocation per key and three rounds more, spent
+// ~2.6 of the attention's ~11 us per layer in them (docs/perf/README.md, v9).
 uint key_lanes(uint dim4) {
   uint lanes = 1u;
   while (lanes * KEY_VECTORS < dim4) lanes *= 2u;
@@ -201,9 +201,9 @@ uint key_lanes(uint dim4) {
 }
 
 // The loads of the pass over positions start .. start + count - 1 (count > 0) for invocation
-// `lane`: its share of its position's key, vectors key_part, key_part + key_lanes, ... (a prepared
-// key is read where it is used), and, for value group `group` (< groups), the value vectors d of
-// positions group, group + groups, ...
+// `lane`: its share of its position's key, vectors part, part + lanes, ... (lanes = key_lanes; a
+// prepared key is read where it is used), and, for value group `group` (< groups), the value
+// vectors d of positions group, group + groups, ...
 void load_pass(uint start, uint count, uint lane, uint group, uint groups, uint d, uint kv_dim4,
                uint kv_offset4, out vec4 keys[KEY_VECTORS], out vec4 values[VALUE_POSITIONS]) {
   uint dim4 = pc.head_dim / 4u;
