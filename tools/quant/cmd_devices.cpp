@@ -53,6 +53,8 @@ void print_devices() {
                                                         : "yes, not accelerated");
     fmt::print("    max storage buffer range     {}\n", mebibytes(device.max_storage_buffer_range));
     fmt::print("    max workgroup invocations    {}\n", device.max_compute_workgroup_invocations);
+    fmt::print("    shared memory per workgroup  {} KiB\n",
+               device.max_compute_shared_memory_bytes / 1024);
     fmt::print("    device-local memory          {}\n", mebibytes(device.device_local_bytes()));
     if (device.timestamps)
       fmt::print("    timestamp period             {} ns\n", device.timestamp_period_ns);
