@@ -106,23 +106,21 @@ void set_prepared_value(uint slot, uint i, float value) {
 }
 
 // Head values lane, lane + WORKGROUP_SIZE, ... (`raw`: head_dim is at most 4 * WORKGROUP_SIZE)
-// RMS-normalized and scaled by the norm weights at `weight_offset` of the constants, into `slot`.
-void normalize_into(uint slot, vec4 raw, float eps, uint weight_offset) {
+// scaled by `scale` (the RMS norm's) and by their norm weights, into `slot`.
+void normalize_into(uint slot, vec4 raw, float scale, vec4 weights) {
   uint lane = gl_LocalInvocationIndex;
-  float sum_squares = 0.0;
-  for (uint r = 0; r < 4u; ++r)
-    if (lane + r * WORKGROUP_SIZE < pc.head_dim) sum_squares += raw[r] * raw[r];
-  float scale = 1.0 / sqrt(workgroup_sum(sum_squares) / float(pc.head_dim) + eps);
   for (uint r = 0; r < 4u; ++r) {
     uint i = lane + r * WORKGROUP_SIZE;
-    if (i < pc.head_dim) set_prepared_value(slot, i, raw[r] * scale * constants[weight_offset + i]);
+    if (i < pc.head_dim) set_prepared_value(slot, i, raw[r] * scale * weights[r]);
   }
 }
 
 // The query head at `q_base` of q and, with `with_key` (uniform), the key head at `k_base` of k,
-// RMS-normalized, scaled by their norm weights and rotated, into their slots: the same operations
-// in the same order as rope.comp, so that the results match it bit for bit. Both heads are loaded
-// before either is reduced, so the two wait for memory once.
+// RMS-normalized, scaled by their norm weights and rotated, into their slots, with rope.comp's
+// operations on each value. Both heads, their norm weights and the first rotation's frequency are
+// loaded before anything is reduced, so that all wait for memory once, and the two sums of squares
+// share one reduction (on the H200 these took Qwen3-4B tg128 from 487.5 to 492.2;
+// docs/perf/README.md, v9).
 void normalize_and_rotate(uint q_base, uint k_base, bool with_key) {
   uint lane = gl_LocalInvocationIndex;
   vec4 q_raw = vec4(0.0), k_raw = vec4(0.0);
@@ -131,14 +129,30 @@ void normalize_and_rotate(uint q_base, uint k_base, bool with_key) {
     if (i < pc.head_dim) q_raw[r] = q[q_base + i];
     if (with_key && i < pc.head_dim) k_raw[r] = k[k_base + i];
   }
-  normalize_into(QUERY_SLOT, q_raw, pc.q_norm_eps, 0u);
-  if (with_key) normalize_into(KEY_SLOT, k_raw, pc.k_norm_eps, pc.head_dim);
-  barrier();
+  vec4 q_weights = vec4(0.0), k_weights = vec4(0.0);
+  for (uint r = 0; r < 4u; ++r) {
+    uint i = min(lane + r * WORKGROUP_SIZE, pc.head_dim - 1u);
+    q_weights[r] = constants[i];
+    k_weights[r] = constants[pc.head_dim + i];
+  }
+  // The cos and sin of this invocation's first pair (below), if it has one.
   uint half_rot = pc.n_rot / 2u;
+  vec2 first_rotation =
+      cos_sin(float(step_pos) * constants[2u * pc.head_dim + min(lane, half_rot - 1u)]);
+  vec2 sum_squares = vec2(0.0);
+  for (uint r = 0; r < 4u; ++r)
+    if (lane + r * WORKGROUP_SIZE < pc.head_dim)
+      sum_squares += vec2(q_raw[r] * q_raw[r], k_raw[r] * k_raw[r]);
+  vec2 mean_squares = workgroup_sum2(sum_squares) / float(pc.head_dim);
+  normalize_into(QUERY_SLOT, q_raw, 1.0 / sqrt(mean_squares.x + pc.q_norm_eps), q_weights);
+  if (with_key)
+    normalize_into(KEY_SLOT, k_raw, 1.0 / sqrt(mean_squares.y + pc.k_norm_eps), k_weights);
+  barrier();
   for (uint i = lane; i < half_rot; i += WORKGROUP_SIZE) {
     uint first = pc.neox != 0u ? i : 2u * i;
     uint second = pc.neox != 0u ? first + half_rot : first + 1u;
-    vec2 cs = cos_sin(float(step_pos) * constants[2u * pc.head_dim + i]);
+    vec2 cs = i == lane ? first_rotation
+                        : cos_sin(float(step_pos) * constants[2u * pc.head_dim + i]);
     for (uint slot = 0; slot < (with_key ? 2u : 1u); ++slot) {
       float a = prepared_value(slot, first);
       float b = prepared_value(slot, second);

@@ -18,6 +18,24 @@ float workgroup_sum(float value) {
   return total;
 }
 
+// Two sums for the barriers of one (where the subgroups' two partials fit the scratch).
+vec2 workgroup_sum2(vec2 value) {
+  if (2u * gl_NumSubgroups > WORKGROUP_SIZE)
+    return vec2(workgroup_sum(value.x), workgroup_sum(value.y));
+  value = subgroupAdd(value);
+  if (gl_NumSubgroups == 1u) return value;
+  if (subgroupElect()) {
+    reduce_scratch[2u * gl_SubgroupID] = value.x;
+    reduce_scratch[2u * gl_SubgroupID + 1u] = value.y;
+  }
+  barrier();
+  vec2 total = vec2(0.0);
+  for (uint i = 0; i < gl_NumSubgroups; ++i)
+    total += vec2(reduce_scratch[2u * i], reduce_scratch[2u * i + 1u]);
+  barrier();
+  return total;
+}
+
 float workgroup_max(float value) {
   value = subgroupMax(value);
   if (gl_NumSubgroups == 1u) return value;
@@ -51,5 +69,6 @@ float add_values(float a, float b) { return a + b; }
 
 float workgroup_sum(float value) { TREE_REDUCE(add_values) }
 float workgroup_max(float value) { TREE_REDUCE(max) }
+vec2 workgroup_sum2(vec2 value) { return vec2(workgroup_sum(value.x), workgroup_sum(value.y)); }
 
 #endif
