@@ -34,8 +34,7 @@ class AttentionTest : public VulkanTest, public ::testing::WithParamInterface<bo
 TEST_P(AttentionTest, MatchesReferenceAtSeveralPositions) {
   // Heads of 40, and the widest the kernel takes here (4 values per invocation, at most 128): where
   // the workgroup is 32 wide (subgroup size 8), two invocations then share a key's dot product
-  // (key_lanes in shaders/attention_partial.comp) and a pass holds more positions than each group
-  // of invocations loads at once (VALUE_POSITIONS).
+  // (key_lanes in shaders/attention_partial.comp).
   const uint32_t widest =
       std::min(4 * pipelines(GetParam()).workgroup_size("attention_partial"), 128u);
   // 320 positions: several chunks and a combine step; 48 and 24: one chunk of one or two passes
@@ -147,8 +146,8 @@ TEST_P(AttentionTest, PreparedQueryAndKeysMatchRopeAndStore) {
   };
   Pipelines& kernels = pipelines(GetParam());
   const uint32_t single = attention_single_dispatch_positions(kernels);
-  // Heads of 24 (one invocation per key dot product), 40 (two) and the widest the kernel takes here
-  // (at most 128: four where the workgroup is 32 wide), rotated in part as qwen35's are.
+  // Heads of 24 (one invocation per key dot product), 40 (two) and 4 x attention_partial's width,
+  // at most 128 (four at subgroup size 8, two at 4), rotated in part as qwen35's are.
   const uint32_t widest = std::min(4 * kernels.workgroup_size("attention_partial"), 128u);
   for (uint32_t capacity : {single, 3 * single + 5})
     for (Case c : {Case{{6, 2}, 24, 24, true}, Case{{3, 3}, 40, 16, false},
@@ -226,8 +225,8 @@ TEST_P(AttentionTest, PreparedQueryAndKeysMatchRopeAndStore) {
         set_step(step, pos);
         separate_sequence.submit_and_wait();
         prepared_sequence.submit_and_wait();
-        // The same operations, in the same order but for the scores' sums where the two kernels
-        // split a key's dot product differently (key_lanes): equal up to rounding.
+        // The same operations on each value, but sums in other orders where the kernels' widths
+        // (the norms') or key_lanes (the scores') differ: equal up to rounding.
         const std::vector<float> expected = download_floats(separate.out, q_floats);
         const std::vector<float> actual = download_floats(prepared.out, q_floats);
         EXPECT_LE(nmse(actual, expected), 1e-12);

@@ -67,17 +67,21 @@ const uint FINAL = 1u, QUANTIZE_RESULT = 2u;
 
 // What each invocation loads of a pass before it uses any of it (load_pass): KEY_VECTORS vectors of
 // 4 of its position's key (its share of them: key_lanes) and VALUE_POSITIONS positions of the value
-// sum, so that a pass waits for memory once where they cover it, and the first pass's loads are on
-// their way before the query is prepared. The QK_NORM_ROPE_STORE variant (qwen3's heads of 128 and
-// 256 values) keeps 8 of each: with 16 it took 209 registers on the H200 and Qwen3.5-4B lost 2.5 %
-// (docs/perf/README.md, v5).
+// sum, so that a pass waits for memory once, and the first pass's loads are on their way before the
+// query is prepared. The QK_NORM_ROPE_STORE variant (qwen3's heads of 128 and 256 values) keeps 8
+// of each: with 16 it took 209 registers on the H200 and Qwen3.5-4B lost 2.5 % (docs/perf/README.md,
+// v5).
 #ifdef QK_NORM_ROPE_STORE
 const uint KEY_VECTORS = 8;
-const uint VALUE_POSITIONS = 8;
 #else
 const uint KEY_VECTORS = 16;
-const uint VALUE_POSITIONS = 16;
 #endif
+// As many as KEY_VECTORS, so that the value groups cover a pass in one round of loads: with
+// m = key_lanes * KEY_VECTORS (a power of two, at least dim4) a pass holds
+// WORKGROUP_SIZE / key_lanes = WORKGROUP_SIZE * KEY_VECTORS / m positions, and the
+// groups = WORKGROUP_SIZE / dim4 (rounded down: at least WORKGROUP_SIZE / m, or 1 where m exceeds
+// the width) take VALUE_POSITIONS each, at least as many (the width is a power of two).
+const uint VALUE_POSITIONS = KEY_VECTORS;
 
 // Shared memory grows with the width: the QK_NORM_ROPE_STORE variant's record (pipelines.cpp)
 // declares its bytes per invocation (these arrays, `prepared` and reduce.glsl's scratch: 76), which
@@ -332,17 +336,6 @@ void main() {
       for (uint u = 0; u < VALUE_POSITIONS; ++u) {
         uint j = group + u * groups;
         if (j < count) acc += weights[j] * values[u];
-      }
-      // The rest of a pass of more than VALUE_POSITIONS positions per group, VALUE_POSITIONS at a
-      // time, loaded first.
-      uint value = start * kv_dim4 + kv_offset4 + d;
-      for (uint j = group + VALUE_POSITIONS * groups; j < count; j += VALUE_POSITIONS * groups) {
-        for (uint u = 0; u < VALUE_POSITIONS; ++u) {
-          uint offset = min(j + u * groups, count - 1u);
-          values[u] = value_vector(start + offset, value + offset * kv_dim4, kv_offset4 + d);
-        }
-        for (uint u = 0; u < VALUE_POSITIONS; ++u)
-          if (j + u * groups < count) acc += weights[j + u * groups] * values[u];
       }
     }
   }
