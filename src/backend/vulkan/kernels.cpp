@@ -469,10 +469,11 @@ void encode_kv_store(CommandSequence& sequence, const BufferRange& k, const Buff
 
 namespace {
 
-// Positions one attention_partial workgroup takes. A cache of at most two workgroup widths is one
-// chunk, two passes, and needs no combine step; a longer one is cut into chunks of one width, so
-// that long caches spread over many workgroups (one workgroup per head running many passes is
-// slower on a large GPU than the combine step it saves: pp512 on the H200, docs/perf).
+// Positions one attention workgroup takes, by attention_partial's width (the prepared variant is
+// wider; its passes differ: shaders/attention_partial.comp). A cache of at most two widths is one
+// chunk and needs no combine step; a longer one is cut into chunks of one width, so that long
+// caches spread over many workgroups (one workgroup per head running many passes is slower on a
+// large GPU than the combine step it saves: pp512 on the H200, docs/perf).
 uint32_t attention_chunk_len(const Pipelines& pipelines, uint32_t capacity) {
   const uint32_t single = attention_single_dispatch_positions(pipelines);
   return capacity <= single ? single : single / 2;
