@@ -18,14 +18,13 @@ void quantize_head(uint head) {
       sum_squares += value * value;
     }
     float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
-    uint element = head * pc.head_dim + first;
+    uint group = (head * pc.head_dim + first) / QUANTIZED_GROUP;
+    uint levels = 4u * quantized_group_slot(group, n);
     for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w) {
       uint i = first + 4u * w;
       vec4 values = vec4(head_value(i), head_value(i + 1u), head_value(i + 2u), head_value(i + 3u));
-      quantized_out[4u * quantized_group_slot(element / QUANTIZED_GROUP, n) + w] =
-          pack_levels(roundEven(values * inverse_scale));
+      quantized_out[levels + w] = pack_levels(roundEven(values * inverse_scale));
     }
-    uint group = element / QUANTIZED_GROUP;
     quantized_out[quantized_scales_word(n) + group] = floatBitsToUint(amax / 127.0);
     quantized_out[quantized_sum_squares_word(n) + group] = floatBitsToUint(sum_squares);
   }
