@@ -1,5 +1,6 @@
 #include "backend/vulkan/argmax_kernel.h"
 
+#include "backend/vulkan/kernels.h"
 #include "common/error.h"
 
 namespace quant::vulkan {
@@ -26,7 +27,8 @@ uint64_t argmax_scratch_bytes(const Pipelines& pipelines, uint64_t n) {
 }
 
 void encode_argmax(CommandSequence& sequence, const BufferRange& values, uint32_t n,
-                   const BufferRange& scratch, const BufferRange& result) {
+                   const BufferRange& scratch, const BufferRange& result,
+                   const BufferRange* next_step) {
   const Pipelines& pipelines = sequence.pipelines();
   if (n == 0) fail("Vulkan argmax: no values");
   if (values.size < uint64_t{n} * sizeof(float))
@@ -36,12 +38,16 @@ void encode_argmax(CommandSequence& sequence, const BufferRange& values, uint32_
          argmax_scratch_bytes(pipelines, n));
   if (result.size < sizeof(ArgmaxResult))
     fail("Vulkan argmax: a result binding of {} bytes", result.size);
+  if (next_step != nullptr && next_step->size < sizeof(StepInputs))
+    fail("Vulkan argmax: next step inputs of {} bytes", next_step->size);
   const uint64_t per_group = argmax_values_per_group(pipelines);
   struct Push {
     uint32_t n;
     uint32_t values_per_group;
-  } push{n, static_cast<uint32_t>(per_group)};
-  sequence.dispatch("argmax", {values, scratch, result}, push,
+    uint32_t advance_step;
+  } push{n, static_cast<uint32_t>(per_group), next_step != nullptr ? 1u : 0u};
+  // Unused, the next step is bound to the result (written anyway).
+  sequence.dispatch("argmax", {values, scratch, result, next_step ? *next_step : result}, push,
                     sequence.linear_groups(group_count(n, per_group)));
 }
 

@@ -29,7 +29,10 @@ uint64_t argmax_scratch_bytes(const Pipelines& pipelines, uint64_t n);
 // choice), NaN counting as -infinity (index 0 and -infinity when nothing is larger). `scratch`
 // holds argmax_scratch_bytes(n) bytes, zero before the first dispatch; each dispatch leaves it zero
 // again, so one scratch serves every later dispatch that is ordered after it. n >= 1.
+// With `next_step` (a StepInputs), the index also becomes its token and its position moves on by
+// one: the inputs of the next token of a greedy chain, read there without a copy.
 void encode_argmax(CommandSequence& sequence, const BufferRange& values, uint32_t n,
-                   const BufferRange& scratch, const BufferRange& result);
+                   const BufferRange& scratch, const BufferRange& result,
+                   const BufferRange* next_step = nullptr);
 
 }  // namespace quant::vulkan

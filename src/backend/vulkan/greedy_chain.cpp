@@ -47,17 +47,20 @@ CommandSequence& GreedyChain::prepare(uint32_t index, uint32_t pos) {
   std::memcpy(slots_.mapped().data() + slot_offset(index) + kStepOffset + offsetof(StepInputs, pos),
               &pos, sizeof(pos));
   const bool short_one = pos < short_positions_;
-  std::unique_ptr<CommandSequence>& recording = recordings_[index % kSlots][short_one ? 1 : 0];
+  const bool chained = index > 0;
+  std::unique_ptr<CommandSequence>& recording =
+      recordings_[index % kSlots][short_one ? 1 : 0][chained ? 1 : 0];
   if (!recording) {
     recording = std::make_unique<CommandSequence>(pipelines_, Timestamps::Bracket);
     recording->begin();
-    compiled_.record_chained(*recording,
-                             {&slots_, slot_offset(index) + kStepOffset, sizeof(StepInputs)},
+    const BufferRange slot_step{&slots_, slot_offset(index) + kStepOffset, sizeof(StepInputs)};
+    compiled_.record_chained(*recording, chained ? nullptr : &slot_step,
                              short_one ? short_positions_ : 0);
     recording->set_label("greedy argmax", -1);
     const plan::Plan& plan = compiled_.plan();
+    const BufferRange next_step = compiled_.step_inputs();
     encode_argmax(*recording, compiled_.activation(plan.logits), plan.n_vocab, whole(scratch_),
-                  {&slots_, slot_offset(index + 1), sizeof(ArgmaxResult)});
+                  {&slots_, slot_offset(index + 1), sizeof(ArgmaxResult)}, &next_step);
     recording->end();
   }
   return *recording;

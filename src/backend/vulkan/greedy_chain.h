@@ -11,6 +11,9 @@
 // recording copies to the device. The host may write slot i % 2 once submission i - 2 (which read
 // it) has finished, and read submission i's argmax once submission i has finished, before
 // submission i + 2 (which overwrites it) is queued: at most two submissions in flight.
+// Only submission 0 copies its step inputs from its slot: every argmax also writes the next
+// token's inputs (its index, the position plus one) into the plan's step inputs, where the next
+// submission reads them without a copy and the barrier after it (argmax_kernel.h).
 
 #include <array>
 #include <cstdint>
@@ -51,8 +54,9 @@ class GreedyChain {
   uint64_t slot_stride_;
   Buffer slots_;    // Staging: kSlots x {value, token, position}, slot_stride_ bytes apart
   Buffer scratch_;  // the argmax's (argmax_kernel.h)
-  // By slot, then whole context (0) or short positions (1).
-  std::array<std::array<std::unique_ptr<CommandSequence>, 2>, kSlots> recordings_;
+  // By slot, then whole context (0) or short positions (1), then copying the step inputs from the
+  // slot (0: submission 0) or reading them where the argmax before left them (1).
+  std::array<std::array<std::array<std::unique_ptr<CommandSequence>, 2>, 2>, kSlots> recordings_;
 };
 
 }  // namespace quant::vulkan

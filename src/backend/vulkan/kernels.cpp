@@ -53,8 +53,10 @@ constexpr uint64_t kInt8TargetWorkgroups = 512;
 // (Qwen3-4B's Q6_K output projection 104 -> 117 us; docs/perf/README.md, v8).
 constexpr uint64_t kKQuantOneRowRowsBelow = 4096;
 struct EmbedPush {
-  uint32_t cols, first_row, rows, row_bytes, weight_offset;
+  uint32_t cols, first_row, rows, row_bytes, weight_offset, flags;
 };
+// EmbedPush::flags, as shaders/embed.comp names them.
+constexpr uint32_t kEmbedQuantizeOutput = 1, kEmbedQuantizeNormed = 2;
 struct RmsNormPush {
   uint32_t group_size, n_groups;
   float eps;
@@ -157,6 +159,28 @@ uint64_t int8_rows_per_pass(const Pipelines& pipelines, const std::string& name)
   const uint32_t subgroup = std::max(pipelines.context().info().subgroup_size, 1u);
   return uint64_t{find_pipeline_record(name)->rows_per_workgroup} *
          std::max(pipelines.workgroup_size(name) / subgroup, 1u);
+}
+
+// The int8 kernel that reads x already quantized for `weights` with `fusions`: one row per
+// subgroup for short matrices where no RoPE pairs rows and no "_pair" variant takes a SwiGLU pair
+// (pipelines.cpp), if the workgroup still quantizes whole groups; the RoPE epilogue's at one row
+// per subgroup where the type has it (the pair's rows in neighbouring subgroups: an even number of
+// rows per pass).
+MatVecKernel prequantized_kernel(const Pipelines& pipelines, const WeightMatrix& weights,
+                                 const MatVecFusions& fusions) {
+  MatVecKernel kernel = matvec_kernel(pipelines, weights);
+  kernel.name = *int8_variant(kernel, "_prequantized");
+  const bool pair_variant = fusions.swiglu_up != nullptr && int8_variant(kernel, "_pair");
+  if (const std::optional<std::string> one_row = int8_variant(kernel, "_one_row");
+      one_row && (weights.type == TensorType::Q8_0 || weights.rows < kKQuantOneRowRowsBelow) &&
+      fusions.rope == nullptr && !pair_variant &&
+      (fusions.quantize_output == nullptr ||
+       int8_rows_per_pass(pipelines, *one_row) % kQuantizedGroup == 0))
+    kernel.name = *one_row;
+  if (const std::optional<std::string> rope_row = int8_variant(kernel, "_one_row_rope");
+      rope_row && fusions.rope != nullptr && int8_rows_per_pass(pipelines, *rope_row) % 2 == 0)
+    kernel.name = *rope_row;
+  return kernel;
 }
 
 // The epilogue of a mat-vec (MatVecFusions::step, rope, cache) as its flags, push constants and
@@ -305,16 +329,7 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
       fail("Vulkan mat-vec: the quantized x holds {} bytes, needs {}", fusions.quantized_x->size,
            quantized_activation_bytes(weights.cols));
     input = *fusions.quantized_x;
-    kernel.name = *int8_variant(kernel, "_prequantized");
-    // One row per subgroup for short matrices where no RoPE pairs rows and no "_pair" variant
-    // takes a SwiGLU pair (pipelines.cpp), if the workgroup still quantizes whole groups.
-    const bool pair_variant = fusions.swiglu_up != nullptr && int8_variant(kernel, "_pair");
-    if (const std::optional<std::string> one_row = int8_variant(kernel, "_one_row");
-        one_row && (weights.type == TensorType::Q8_0 || weights.rows < kKQuantOneRowRowsBelow) &&
-        fusions.rope == nullptr && !pair_variant &&
-        (fusions.quantize_output == nullptr ||
-         int8_rows_per_pass(pipelines, *one_row) % kQuantizedGroup == 0))
-      kernel.name = *one_row;
+    kernel = prequantized_kernel(pipelines, weights, fusions);
   } else {
     expect_floats(x, weights.cols, "mat-vec", "x");
   }
@@ -383,10 +398,32 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
   }
 }
 
+bool embed_quantizes_output(const WeightMatrix& table) {
+  return dequant_unit_elements(table.type) == kQuantizedGroup;
+}
+
 void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
-                  const BufferRange& out) {
+                  const BufferRange& out, const BufferRange* quantized_out,
+                  const BufferRange* next_norm_weight) {
   const uint64_t bytes_per_row = checked_device_row_bytes(table, "embedding");
   expect_floats(out, table.cols, "embedding", "out");
+  // Unused, the quantized output and the norm weights are bound to out (written anyway).
+  BufferRange quantized = out, norm_weight = out;
+  uint32_t flags = 0;
+  if (quantized_out != nullptr) {
+    if (!embed_quantizes_output(table))
+      fail("Vulkan embedding: '{}' cannot quantize its rows", table.buffer->name());
+    if (quantized_out->size < quantized_activation_bytes(table.cols))
+      fail("Vulkan embedding: the quantized output holds {} bytes, needs {}", quantized_out->size,
+           quantized_activation_bytes(table.cols));
+    quantized = *quantized_out;
+    flags |= kEmbedQuantizeOutput;
+    if (next_norm_weight != nullptr) {
+      expect_floats(*next_norm_weight, table.cols, "embedding", "next norm weight");
+      norm_weight = *next_norm_weight;
+      flags |= kEmbedQuantizeNormed;
+    }
+  }
   const std::string name = kernel_name("embed_", table.type);
   const uint32_t width = sequence.pipelines().workgroup_size(name);
   const uint64_t units = table.cols / dequant_unit_elements(table.type);
@@ -394,8 +431,8 @@ void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const Bu
        split_into_bindings(sequence.pipelines(), table, bytes_per_row, "embedding")) {
     EmbedPush push{static_cast<uint32_t>(table.cols), static_cast<uint32_t>(chunk.first_row),
                    static_cast<uint32_t>(chunk.rows), static_cast<uint32_t>(bytes_per_row),
-                   chunk.offset_in_binding};
-    sequence.dispatch(name, {chunk.binding, step, out}, push,
+                   chunk.offset_in_binding,           flags};
+    sequence.dispatch(name, {chunk.binding, step, out, quantized, norm_weight}, push,
                       sequence.linear_groups(group_count(units, width)));
   }
 }

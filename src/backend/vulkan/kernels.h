@@ -99,9 +99,16 @@ bool matvec_epilogue_fits(const Pipelines& pipelines, const WeightMatrix& weight
 // same type and shape, `up` after `gate` in one buffer, both within one binding.
 bool swiglu_pair_fits(const Pipelines& pipelines, const WeightMatrix& gate, const WeightMatrix& up);
 
-// out = row step.token of `table`, dequantized (cols floats).
+// Whether encode_embed can quantize the row it writes (its quantized_out): a quantized table, whose
+// kernel dequantizes groups of 16 values.
+bool embed_quantizes_output(const WeightMatrix& table);
+
+// out = row step.token of `table`, dequantized (cols floats); with quantized_out, also quantized
+// for the int8 mat-vecs that read it next (as MatVecFusions::quantize_output, times
+// *next_norm_weight where given).
 void encode_embed(CommandSequence& sequence, const WeightMatrix& table, const BufferRange& step,
-                  const BufferRange& out);
+                  const BufferRange& out, const BufferRange* quantized_out = nullptr,
+                  const BufferRange* next_norm_weight = nullptr);
 
 // n_groups groups of group_size values: y = x / sqrt(mean(x^2) + eps) * weight. x and y may be one
 // range.

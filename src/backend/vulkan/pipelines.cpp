@@ -20,7 +20,8 @@ constexpr uint32_t bit(uint32_t binding) {
 // frequencies, KV cache (matvec_epilogue.glsl); {cols, rows, row_bytes, weight_offset, out_offset,
 // flags, pair_offset, eps} then the epilogue's {head_dim, n_rot, kv_dim, capacity}; `rows` rows per
 // subgroup (each chunk of x loaded serves that many rows; more rows cost registers; even, for the
-// epilogue's RoPE). embed: table, step, out; {cols, first_row, rows, row_bytes, weight_offset}.
+// epilogue's RoPE). embed: table, step, out, quantized out, next norm weights; {cols, first_row,
+// rows, row_bytes, weight_offset, flags}.
 // matvec_int8: the matvec bindings, then the quantized output and the next norm's weights
 // (QUANTIZE_OUTPUT); its push constants with {passes} before the epilogue's; 8 subgroups per
 // workgroup share the staged x; 2 rows per subgroup and 1 chunk per step, as measured on the H200
@@ -40,7 +41,7 @@ constexpr uint32_t bit(uint32_t binding) {
   }
 #define QUANT_WEIGHT_KERNELS(type, rows)                                                      \
   PipelineRecord{"matvec_" type, 7, bit(2) | bit(6), 12 * 4, 2, true, rows}, PipelineRecord { \
-    "embed_" type, 3, bit(2), 5 * 4, 4, false                                                 \
+    "embed_" type, 5, bit(2) | bit(3), 6 * 4, 4, false                                        \
   }
 
 constexpr PipelineRecord kRecords[] = {
@@ -78,6 +79,16 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q4_k_prequantized"),
     QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q5_k_prequantized"),
     QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q6_k_prequantized"),
+    // Q8_0's q and k of a llama layer (a RoPE epilogue) at one row per subgroup too, the RoPE's
+    // partner rows handed across subgroups (ROPE_ACROSS_SUBGROUPS): on the H200 SmolLM2-1.7B Q8_0
+    // +0.8 %; the K-quants' lost 2-3 % so (docs/perf/README.md, v10).
+    PipelineRecord{.name = "matvec_int8_q8_0_prequantized_one_row_rope",
+                   .bindings = 9,
+                   .written_bindings = bit(2) | bit(6) | bit(7),
+                   .push_constant_bytes = 13 * 4,
+                   .subgroups_per_workgroup = 16,
+                   .rows_per_workgroup = 1,
+                   .spirv = "matvec_int8_q8_0_prequantized_rope"},
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
@@ -87,11 +98,13 @@ constexpr PipelineRecord kRecords[] = {
     PipelineRecord{"kv_store", 5, bit(2) | bit(3), 2 * 4, 8, false},
     // q, k cache, v cache, step, partial sums or (final) out; {n_heads, n_kv_heads, head_dim,
     // n_chunks, capacity, scale, chunk_len, final}
-    // ..., and the quantized output heads (QUANTIZE_RESULT)
-    PipelineRecord{"attention_partial", 6, bit(4) | bit(5), 8 * 4, 4, true},
+    // ..., and the quantized output heads (QUANTIZE_RESULT). 8 subgroups: two invocations per key
+    // of 64 load it at once (shaders/attention_partial.comp, KEY_VECTORS; docs/perf/README.md,
+    // v10).
+    PipelineRecord{"attention_partial", 6, bit(4) | bit(5), 8 * 4, 8, true},
     // The same with qwen3's q/k norms, the RoPE and the KV store folded in, adding k, v, and the q
     // and k norm weights and inverse frequencies in one buffer; {the above, n_rot, neox,
-    // q_norm_eps, k_norm_eps} (then the quantized output heads). Four times as wide as
+    // q_norm_eps, k_norm_eps} (then the quantized output heads). Twice as wide as
     // attention_partial (whose width cuts the chunks): its heads of 128 and 256 values share a
     // key's dot product between 4 and 8 invocations, so a pass of 4 subgroups held only 32 or 16
     // positions (on the H200, Qwen3-4B tg128 +3.7 %; docs/perf/README.md, v9).
@@ -119,8 +132,8 @@ constexpr PipelineRecord kRecords[] = {
     // {n_k_heads, n_v_heads, head_k_dim, head_v_dim, eps}
     PipelineRecord{"gated_delta_net", 7, bit(5) | bit(6), 5 * 4, 4, true},
     // values, scratch (a finished-workgroup count, then one (value, index) pair per workgroup),
-    // result; {n, values_per_group}
-    PipelineRecord{"argmax", 3, bit(1) | bit(2), 2 * 4, 4, true},
+    // result, next step inputs; {n, values_per_group, advance_step}
+    PipelineRecord{"argmax", 4, bit(1) | bit(2) | bit(3), 3 * 4, 4, true},
     // The batch kernels (batch_kernels.h). matmul: weights, x, y (read too when accumulating),
     // partials; {cols, rows, row_bytes, weight_offset, out_offset, out_stride, n_tokens, flags,
     // halves}; rows per invocation (a multiple of 4; more rows reuse each staged activation more,

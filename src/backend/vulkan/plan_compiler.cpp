@@ -252,6 +252,13 @@ void CompiledPlan::plan_handoffs(const Pipelines& pipelines, Transfer& transfer)
   auto can_produce = [&](size_t index) {
     if (const auto* attention = std::get_if<plan::Attention>(&plan_.ops[index].kind))
       return attention_quantizes_output(attention_shape(*attention));
+    // The embedding hands its row over (about 1 % of a decode token on the H200: the first layer's
+    // mat-vecs stage no x), except to recurrent layers: the handoff's groups of 16 round the first
+    // layer's x otherwise than the CPU's and llama.cpp's blocks of 256, and a recurrent state
+    // carries that into every later token (tiny-qwen35 Q8_0 against llama.cpp: max error 0.10 ->
+    // 0.16, over its bar of 0.15; docs/perf/README.md, v10).
+    if (const auto* embed = std::get_if<plan::Embed>(&plan_.ops[index].kind))
+      return plan_.states.empty() && embed_quantizes_output(matrix(embed->table));
     return matvec_quantizes_output(pipelines, weights_of(index));
   };
   handoffs_ = plan_quantized_handoffs(plan_, fusions_, can_produce, [&](size_t index) {
@@ -304,23 +311,30 @@ KvCacheRanges CompiledPlan::cache(plan::KvCacheId id) const {
 
 void CompiledPlan::record(CommandSequence& sequence, const Buffer* observation, bool logits,
                           uint32_t positions) const {
-  record_token(sequence, {&step_staging_, 0, sizeof(StepInputs)},
-               logits ? plan_.ops.size() : head_begin_, observation, logits, positions);
+  const BufferRange staging{&step_staging_, 0, sizeof(StepInputs)};
+  record_token(sequence, &staging, logits ? plan_.ops.size() : head_begin_, observation, logits,
+               positions);
 }
 
-void CompiledPlan::record_chained(CommandSequence& sequence, const BufferRange& step,
+void CompiledPlan::record_chained(CommandSequence& sequence, const BufferRange* step,
                                   uint32_t positions) const {
   record_token(sequence, step, plan_.ops.size(), nullptr, false, positions);
 }
 
-void CompiledPlan::record_token(CommandSequence& sequence, const BufferRange& step, size_t end,
+BufferRange CompiledPlan::step_inputs() const {
+  return whole(step_);
+}
+
+void CompiledPlan::record_token(CommandSequence& sequence, const BufferRange* step, size_t end,
                                 const Buffer* observation, bool logits, uint32_t positions) const {
   if (positions > context_length_)
     fail("Vulkan plan: a recording for {} positions in a context of {}", positions,
          context_length_);
-  if (step.size < sizeof(StepInputs)) fail("Vulkan plan: step inputs of {} bytes", step.size);
-  sequence.set_label("token inputs", -1);
-  sequence.copy(*step.buffer, step.offset, step_, 0, sizeof(StepInputs));
+  if (step != nullptr) {
+    if (step->size < sizeof(StepInputs)) fail("Vulkan plan: step inputs of {} bytes", step->size);
+    sequence.set_label("token inputs", -1);
+    sequence.copy(*step->buffer, step->offset, step_, 0, sizeof(StepInputs));
+  }
   record_ops(sequence, 0, end, observation, logits, positions == 0 ? context_length_ : positions);
 }
 
@@ -351,6 +365,8 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
         [&](const auto& kind) {
           if constexpr (std::is_same_v<std::decay_t<decltype(kind)>, plan::Attention>)
             record_attention(sequence, kind, positions, fold ? quantized_output_of(i) : nullptr);
+          else if constexpr (std::is_same_v<std::decay_t<decltype(kind)>, plan::Embed>)
+            record_embed(sequence, i, fold);
           else
             record_op(sequence, kind);
         },
@@ -493,8 +509,21 @@ void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t ind
                    quantized_output_of(index));
 }
 
-void CompiledPlan::record_op(CommandSequence& sequence, const plan::Embed& op) const {
-  encode_embed(sequence, matrix(op.table), whole(step_), activation(op.out));
+void CompiledPlan::record_embed(CommandSequence& sequence, size_t index, bool fold) const {
+  const auto& op = std::get<plan::Embed>(plan_.ops[index].kind);
+  const auto producer = handoff_of_producer_.find(index);
+  if (!fold || producer == handoff_of_producer_.end()) {
+    encode_embed(sequence, matrix(op.table), whole(step_), activation(op.out));
+    return;
+  }
+  const QuantizedHandoff& handoff = handoffs_[producer->second];
+  BufferRange next_norm_weight;
+  if (handoff.norm)
+    next_norm_weight = vector_weight(std::get<plan::RmsNorm>(plan_.ops[*handoff.norm].kind).weight);
+  sequence.set_label(fmt::format("Embed '{}' + quantized for the next", plan_.ops[index].name),
+                     plan_.ops[index].layer);
+  encode_embed(sequence, matrix(op.table), whole(step_), activation(op.out),
+               quantized_output_of(index), handoff.norm ? &next_norm_weight : nullptr);
 }
 
 void CompiledPlan::record_op(CommandSequence& sequence, const plan::RmsNorm& op) const {

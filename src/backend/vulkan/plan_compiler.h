@@ -41,9 +41,12 @@ class CompiledPlan {
               uint32_t positions = 0) const;
   // Records one token as record(sequence, nullptr, true, positions) does, except that the step
   // inputs are copied from `step` (a StepInputs in device memory that an earlier submission may
-  // have written: greedy_chain.h) and the logits are not read back: they stay on the device, in
+  // have written: greedy_chain.h), or with `step` nullptr read where an earlier submission left
+  // them (in step_inputs()), and the logits are not read back: they stay on the device, in
   // activation(plan().logits).
-  void record_chained(CommandSequence& sequence, const BufferRange& step, uint32_t positions) const;
+  void record_chained(CommandSequence& sequence, const BufferRange* step, uint32_t positions) const;
+  // The step inputs (a StepInputs) every recording reads.
+  BufferRange step_inputs() const;
   // Records only the ops after the last layer (folded) and the logits read-back: the head that a
   // batched prefill (batch_compiler.h) runs for its last token, from this plan's buffers.
   void record_head(CommandSequence& sequence) const;
@@ -96,7 +99,9 @@ class CompiledPlan {
   void record_folded_matvec(CommandSequence& sequence, size_t index, size_t first_op) const;
   void record_folded_rope(CommandSequence& sequence, size_t index) const;
   void record_folded_attention(CommandSequence& sequence, size_t index, uint32_t positions) const;
-  void record_op(CommandSequence& sequence, const plan::Embed& op) const;
+  // Embed op `index`, quantizing its row for the next mat-vecs where it is a handoff's producer
+  // and `fold` (the recording folds ops).
+  void record_embed(CommandSequence& sequence, size_t index, bool fold) const;
   void record_op(CommandSequence& sequence, const plan::RmsNorm& op) const;
   void record_op(CommandSequence& sequence, const plan::MatVec& op) const;
   void record_op(CommandSequence& sequence, const plan::Add& op) const;
@@ -112,8 +117,9 @@ class CompiledPlan {
   void record_op(CommandSequence& sequence, const plan::SigmoidGate& op) const;
   void record_op(CommandSequence& sequence, const plan::CausalConv1dSilu& op) const;
   void record_op(CommandSequence& sequence, const plan::GatedDeltaNet& op) const;
-  // One token: the step inputs copied from `step`, then ops 0 .. end - 1 (record_ops).
-  void record_token(CommandSequence& sequence, const BufferRange& step, size_t end,
+  // One token: the step inputs copied from `step` (unless nullptr), then ops 0 .. end - 1
+  // (record_ops).
+  void record_token(CommandSequence& sequence, const BufferRange* step, size_t end,
                     const Buffer* observation, bool logits, uint32_t positions) const;
   // Ops begin .. end - 1 as record() says, then (with `logits`) the read-back.
   void record_ops(CommandSequence& sequence, size_t begin, size_t end, const Buffer* observation,
@@ -126,7 +132,7 @@ class CompiledPlan {
   std::vector<QuantizedHandoff> handoffs_;
   std::vector<Buffer> handoff_buffers_;           // per handoff: the quantized vector...
   std::vector<BufferRange> handoff_ranges_;       // ...and all of it as a range
-  std::map<size_t, size_t> handoff_of_producer_;  // MatVec or Attention op index -> handoff
+  std::map<size_t, size_t> handoff_of_producer_;  // MatVec, Attention or Embed op -> handoff
   std::map<size_t, size_t> handoff_of_consumer_;  // MatVec op index -> handoff
   std::vector<Buffer> weight_buffers_;            // distinct tensors (tied weights share one)
   std::vector<size_t> weight_buffer_of_;          // per plan weight: index into weight_buffers_

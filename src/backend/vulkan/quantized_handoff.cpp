@@ -6,12 +6,14 @@ namespace quant::vulkan {
 
 namespace {
 
-// The buffer the dispatch of MatVec or Attention op `index` writes last (a mat-vec's residual add's
-// or SwiGLU's output), or nullopt when a mat-vec's epilogue rotates or stores the rows.
+// The buffer the dispatch of MatVec, Attention or Embed op `index` writes last (a mat-vec's
+// residual add's or SwiGLU's output), or nullopt when a mat-vec's epilogue rotates or stores the
+// rows.
 std::optional<plan::BufferId> dispatch_output(const plan::Plan& plan, const FusionPlan& fusions,
                                               size_t index) {
   if (const auto* attention = std::get_if<plan::Attention>(&plan.ops[index].kind))
     return attention->out;
+  if (const auto* embed = std::get_if<plan::Embed>(&plan.ops[index].kind)) return embed->out;
   const OpFolds& fold = fusions.folds[index];
   if (fold.rope || fold.kv_store) return std::nullopt;
   if (fold.residual_add) return std::get<plan::Add>(plan.ops[*fold.residual_add].kind).out;
@@ -19,14 +21,15 @@ std::optional<plan::BufferId> dispatch_output(const plan::Plan& plan, const Fusi
   return std::get<plan::MatVec>(plan.ops[index].kind).out;
 }
 
-// The MatVec or Attention op whose dispatch computes op `index`: itself, or the mat-vec it is
-// folded into as a residual add or a SwiGLU.
+// The MatVec, Attention or Embed op whose dispatch computes op `index`: itself, or the mat-vec it
+// is folded into as a residual add or a SwiGLU.
 std::optional<size_t> computing_dispatch(const plan::Plan& plan, const FusionPlan& fusions,
                                          size_t index) {
   if (!fusions.folded[index]) {
     const plan::OpKind& kind = plan.ops[index].kind;
-    const bool producer_kind =
-        std::holds_alternative<plan::MatVec>(kind) || std::holds_alternative<plan::Attention>(kind);
+    const bool producer_kind = std::holds_alternative<plan::MatVec>(kind) ||
+                               std::holds_alternative<plan::Attention>(kind) ||
+                               std::holds_alternative<plan::Embed>(kind);
     return producer_kind ? std::optional(index) : std::nullopt;
   }
   for (size_t i = 0; i < index; ++i)

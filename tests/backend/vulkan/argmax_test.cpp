@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "backend/vulkan/argmax_kernel.h"
+#include "backend/vulkan/kernels.h"
 #include "common/error.h"
 #include "vulkan_test_device.h"
 
@@ -155,6 +156,40 @@ TEST_P(ArgmaxTest, DispatchesShareTheScratch) {
           read_result(results, i * stride), expected_argmax(inputs[i]),
           "size " + std::to_string(sizes[i]) + ", submission " + std::to_string(submission));
   }
+}
+
+// With next step inputs, the index becomes their token and their position moves on by one, in every
+// submission of the recording (a greedy chain's: greedy_chain.h); the result is written as before.
+TEST_P(ArgmaxTest, AdvancesTheNextStepInputs) {
+  Pipelines& kernels = pipelines(GetParam());
+  const std::vector<float> input = random_floats(5000, 11, -5.0f, 5.0f);
+  Buffer values = upload_floats(input);
+  Buffer scratch = make_buffer(argmax_scratch_bytes(kernels, input.size()));
+  transfer().fill_zero(scratch);
+  Buffer result = make_buffer(sizeof(ArgmaxResult), MemoryRole::Staging, "result");
+  Buffer step = make_buffer(sizeof(StepInputs), MemoryRole::Staging, "step");
+  const StepInputs first{123, 41};
+  std::memcpy(step.mapped().data(), &first, sizeof(first));
+  CommandSequence sequence(kernels);
+  sequence.begin();
+  const BufferRange next_step = whole(step);
+  encode_argmax(sequence, whole(values), static_cast<uint32_t>(input.size()), whole(scratch),
+                whole(result), &next_step);
+  sequence.end();
+  const ArgmaxResult expected = expected_argmax(input);
+  for (uint32_t submission = 1; submission <= 2; ++submission) {
+    sequence.submit_and_wait();
+    expect_same(read_result(result), expected, "submission " + std::to_string(submission));
+    StepInputs now;
+    std::memcpy(&now, step.mapped().data(), sizeof(now));
+    EXPECT_EQ(now.token, expected.index);
+    EXPECT_EQ(now.pos, first.pos + submission);
+  }
+  const BufferRange too_small{&step, 0, 4};
+  sequence.begin();
+  EXPECT_THROW(
+      encode_argmax(sequence, whole(values), 64, whole(scratch), whole(result), &too_small), Error);
+  sequence.end();
 }
 
 TEST_P(ArgmaxTest, RefusesBadBindings) {

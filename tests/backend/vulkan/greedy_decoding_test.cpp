@@ -147,7 +147,7 @@ std::string file_case_name(const ::testing::TestParamInfo<GreedyCase>& param) {
 
 // An F32 llama, a quantized one, and a hybrid with recurrent states (one token in flight).
 INSTANTIATE_TEST_SUITE_P(TinyModels, GreedyDecodingTest,
-                         ::testing::Values(GreedyCase{"stories260K-f32.gguf", 80},
+                         ::testing::Values(GreedyCase{"stories260K-f32.gguf", 136},
                                            GreedyCase{"tiny-llama-Q8_0.gguf", 40},
                                            GreedyCase{"tiny-qwen35-f16.gguf", 12}),
                          file_case_name);

@@ -1,7 +1,8 @@
 // The mat-vec epilogue (MatVecFusions::rope and ::cache, shaders/matvec_epilogue.glsl): a llama
 // layer's q/k/v mat-vecs with the RoPE and the KV store folded in, against the same mat-vecs
-// followed by the RoPE and KV store kernels, at several positions, with every mat-vec kernel; and
-// a matrix split over dispatches, which the epilogue can follow only at even rows.
+// followed by the RoPE and KV store kernels, at several positions, with every mat-vec kernel (the
+// int8 ones also reading x quantized by the mat-vec before them, as in a plan); and a matrix split
+// over dispatches, which the epilogue can follow only at even rows.
 
 #include <gtest/gtest.h>
 
@@ -30,15 +31,19 @@ struct LayerShape {
 struct Projections {
   std::vector<float> q, k, keys, values;
   uint32_t dispatches = 0;
-  std::string matvec_kernel;  // the kernel of the first mat-vec
+  std::string matvec_kernel;  // the kernel of the q mat-vec
 };
+
+// The producer of a quantized x (kCols rows of Q8_0) before the projections that read it.
+constexpr TensorType kProducerType = TensorType::Q8_0;
 
 class MatVecEpilogueTest : public VulkanTest {
  protected:
   // The q/k/v mat-vecs of weights of `type` (the same ones every call) at position `pos`, with the
-  // RoPE and the KV store folded into them, or recorded after them by their own kernels.
+  // RoPE and the KV store folded into them, or recorded after them by their own kernels. With
+  // `prequantized`, they read x quantized by an int8 mat-vec recorded before them.
   Projections project(Pipelines& pipelines, TensorType type, const LayerShape& shape,
-                      uint32_t capacity, uint32_t pos, bool fused) {
+                      uint32_t capacity, uint32_t pos, bool fused, bool prequantized = false) {
     const uint64_t q_rows = uint64_t{shape.n_heads} * shape.head_dim;
     const uint32_t kv_dim = shape.n_kv_heads * shape.head_dim;
     auto upload_matrix = [&](uint64_t rows, uint32_t seed) {
@@ -48,7 +53,16 @@ class MatVecEpilogueTest : public VulkanTest {
     const Buffer q_weights = upload_matrix(q_rows, 71);
     const Buffer k_weights = upload_matrix(kv_dim, 72);
     const Buffer v_weights = upload_matrix(kv_dim, 73);
-    const Buffer x = upload_floats(random_floats(kCols, 74), "x");
+    const Buffer input = upload_floats(random_floats(kCols, 74), "input");
+    const Buffer produced = make_buffer(kCols * sizeof(float), MemoryRole::Activations, "produced");
+    // x: the input itself, or the producer's output (whose quantized form the projections read).
+    const Buffer& x = prequantized ? produced : input;
+    const Buffer producer_weights =
+        upload_bytes(device_layout(kProducerType, kCols, kCols,
+                                   make_weights(kProducerType, kCols, kCols, 76, false)),
+                     "producer weights");
+    const Buffer quantized_x = make_buffer(quantized_activation_bytes(kCols));
+    const BufferRange quantized_range = whole(quantized_x);
     const Buffer q = make_buffer(q_rows * sizeof(float), MemoryRole::Activations, "q");
     const Buffer k = make_buffer(kv_dim * sizeof(float), MemoryRole::Activations, "k");
     const Buffer v = make_buffer(kv_dim * sizeof(float), MemoryRole::Activations, "v");
@@ -72,21 +86,35 @@ class MatVecEpilogueTest : public VulkanTest {
 
     CommandSequence sequence(pipelines);
     sequence.begin();
+    const BufferRange* x_quantized = nullptr;
+    if (prequantized) {
+      encode_matvec(sequence, {&producer_weights, 0, kProducerType, kCols, kCols}, whole(input),
+                    whole(produced), {.quantize_output = &quantized_range});
+      x_quantized = &quantized_range;
+    }
+    const uint32_t first_projection = sequence.dispatch_count();
     if (fused) {
       encode_matvec(sequence, wq, whole(x), whole(q),
-                    {.step = &step_range, .rope = &q_rope, .rope_frequencies = &frequency_range});
+                    {.step = &step_range,
+                     .rope = &q_rope,
+                     .rope_frequencies = &frequency_range,
+                     .quantized_x = x_quantized});
       encode_matvec(sequence, wk, whole(x), whole(k),
                     {.step = &step_range,
                      .rope = &k_rope,
                      .rope_frequencies = &frequency_range,
                      .cache = &key_range,
-                     .cache_capacity = capacity});
+                     .cache_capacity = capacity,
+                     .quantized_x = x_quantized});
       encode_matvec(sequence, wv, whole(x), whole(v),
-                    {.step = &step_range, .cache = &value_range, .cache_capacity = capacity});
+                    {.step = &step_range,
+                     .cache = &value_range,
+                     .cache_capacity = capacity,
+                     .quantized_x = x_quantized});
     } else {
-      encode_matvec(sequence, wq, whole(x), whole(q));
-      encode_matvec(sequence, wk, whole(x), whole(k));
-      encode_matvec(sequence, wv, whole(x), whole(v));
+      encode_matvec(sequence, wq, whole(x), whole(q), {.quantized_x = x_quantized});
+      encode_matvec(sequence, wk, whole(x), whole(k), {.quantized_x = x_quantized});
+      encode_matvec(sequence, wv, whole(x), whole(v), {.quantized_x = x_quantized});
       encode_rope(sequence, whole(q), step_range, frequency_range, q_rope);
       encode_rope(sequence, whole(k), step_range, frequency_range, k_rope);
       encode_kv_store(sequence, whole(k), whole(v),
@@ -99,17 +127,19 @@ class MatVecEpilogueTest : public VulkanTest {
             download_floats(keys, old_cache.size()),
             download_floats(values, old_cache.size()),
             sequence.dispatch_count(),
-            sequence.command_infos().front().kernel};
+            sequence.command_infos()[first_projection].kernel};
   }
 
   // The fused projections against the unfused ones at `pos`, with the int8 mat-vec kernels or the
   // float ones; every cache row but pos untouched.
-  void expect_same_projections(Pipelines& pipelines, TensorType type, const LayerShape& shape,
-                               uint32_t capacity, uint32_t pos, bool int8,
-                               const std::string& label) {
+  // Returns the fused q mat-vec's kernel.
+  std::string expect_same_projections(Pipelines& pipelines, TensorType type,
+                                      const LayerShape& shape, uint32_t capacity, uint32_t pos,
+                                      bool int8, const std::string& label,
+                                      bool prequantized = false) {
     SCOPED_TRACE(label + " pos " + std::to_string(pos));
-    const Projections fused = project(pipelines, type, shape, capacity, pos, true);
-    const Projections unfused = project(pipelines, type, shape, capacity, pos, false);
+    const Projections fused = project(pipelines, type, shape, capacity, pos, true, prequantized);
+    const Projections unfused = project(pipelines, type, shape, capacity, pos, false, prequantized);
     EXPECT_EQ(fused.matvec_kernel.starts_with("matvec_int8_"), int8) << fused.matvec_kernel;
     const double q_error = nmse(fused.q, unfused.q);
     const double k_error = nmse(fused.k, unfused.k);
@@ -123,14 +153,17 @@ class MatVecEpilogueTest : public VulkanTest {
     for (size_t at = 0; at < fused.keys.size(); ++at) {
       const bool current = at / kv_dim == pos;
       // The stored keys are the rotated k the mat-vec wrote; the values, v exactly.
-      ASSERT_EQ(fused.keys[at], current ? fused.k[at % kv_dim] : unfused.keys[at]) << at;
-      ASSERT_EQ(fused.values[at], unfused.values[at]) << at;
+      EXPECT_EQ(fused.keys[at], current ? fused.k[at % kv_dim] : unfused.keys[at]) << at;
+      EXPECT_EQ(fused.values[at], unfused.values[at]) << at;
+      if (HasFailure()) break;
     }
+    return fused.matvec_kernel;
   }
 };
 
-// Which mat-vec kernel a case records (all three read the same weights).
-enum class Kernel { Int8, FloatSubgroup, FloatShmem };
+// Which mat-vec kernel a case records (all read the same weights): the int8 one reading x as floats
+// or quantized by the mat-vec before it, or a float one.
+enum class Kernel { Int8, Int8Prequantized, FloatSubgroup, FloatShmem };
 
 struct EpilogueCase {
   TensorType type;
@@ -138,7 +171,7 @@ struct EpilogueCase {
 };
 
 std::string case_name(const ::testing::TestParamInfo<EpilogueCase>& info) {
-  const char* kernels[] = {"int8", "subgroup", "shmem"};
+  const char* kernels[] = {"int8", "int8_prequantized", "subgroup", "shmem"};
   return type_label(info.param.type) + "_" + kernels[static_cast<int>(info.param.kernel)];
 }
 
@@ -147,9 +180,10 @@ class MatVecEpilogueKernelTest : public MatVecEpilogueTest,
 
 TEST_P(MatVecEpilogueKernelTest, RopeAndStoreMatchTheirOwnKernels) {
   const EpilogueCase& param = GetParam();
-  if (param.kernel == Kernel::Int8 && !pipelines(true).uses_integer_dot_products())
+  const bool int8 = param.kernel == Kernel::Int8 || param.kernel == Kernel::Int8Prequantized;
+  if (int8 && !pipelines(true).uses_integer_dot_products())
     GTEST_SKIP() << "the device has no integer dot products";
-  Pipelines& chosen = param.kernel == Kernel::Int8            ? pipelines(true)
+  Pipelines& chosen = int8                                    ? pipelines(true)
                       : param.kernel == Kernel::FloatSubgroup ? float_matvec_pipelines()
                                                               : pipelines(false);
   // Heads of 64 fully rotated, as the tiny llamas; and heads of 10 rotated in part, whose row
@@ -157,23 +191,30 @@ TEST_P(MatVecEpilogueKernelTest, RopeAndStoreMatchTheirOwnKernels) {
   const uint32_t capacity = 300;
   for (const LayerShape& shape : {LayerShape{4, 2, 64, 64}, LayerShape{6, 3, 10, 6}}) {
     for (uint32_t pos : {0u, 1u, 157u, capacity - 1}) {
-      expect_same_projections(
-          chosen, param.type, shape, capacity, pos, param.kernel == Kernel::Int8,
-          case_name({param, 0}) + " head_dim " + std::to_string(shape.head_dim));
+      const std::string kernel = expect_same_projections(
+          chosen, param.type, shape, capacity, pos, int8,
+          case_name({param, 0}) + " head_dim " + std::to_string(shape.head_dim),
+          param.kernel == Kernel::Int8Prequantized);
+      // Q8_0's rotated rows read quantized come one per subgroup, the pair's across subgroups.
+      if (param.kernel == Kernel::Int8Prequantized && param.type == TensorType::Q8_0) {
+        EXPECT_EQ(kernel, "matvec_int8_q8_0_prequantized_one_row_rope");
+      }
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Kernels, MatVecEpilogueKernelTest,
-                         ::testing::Values(EpilogueCase{TensorType::F16, Kernel::FloatSubgroup},
-                                           EpilogueCase{TensorType::F16, Kernel::FloatShmem},
-                                           EpilogueCase{TensorType::Q8_0,
-                                                        Kernel::FloatSubgroup},  // 4 rows a group
-                                           EpilogueCase{TensorType::Q8_0, Kernel::Int8},
-                                           EpilogueCase{TensorType::Q4_K, Kernel::FloatSubgroup},
-                                           EpilogueCase{TensorType::Q4_K, Kernel::FloatShmem},
-                                           EpilogueCase{TensorType::Q4_K, Kernel::Int8}),
-                         case_name);
+INSTANTIATE_TEST_SUITE_P(
+    Kernels, MatVecEpilogueKernelTest,
+    ::testing::Values(EpilogueCase{TensorType::F16, Kernel::FloatSubgroup},
+                      EpilogueCase{TensorType::F16, Kernel::FloatShmem},
+                      EpilogueCase{TensorType::Q8_0, Kernel::FloatSubgroup},  // 4 rows a group
+                      EpilogueCase{TensorType::Q8_0, Kernel::Int8},
+                      EpilogueCase{TensorType::Q8_0, Kernel::Int8Prequantized},
+                      EpilogueCase{TensorType::Q4_K, Kernel::FloatSubgroup},
+                      EpilogueCase{TensorType::Q4_K, Kernel::FloatShmem},
+                      EpilogueCase{TensorType::Q4_K, Kernel::Int8},
+                      EpilogueCase{TensorType::Q4_K, Kernel::Int8Prequantized}),
+    case_name);
 
 // A matrix split over dispatches (a binding limit of `rows_per_binding` F16 rows of kCols) takes
 // the epilogue when every part starts at an even row, and is refused otherwise.

@@ -34,6 +34,8 @@ constexpr double kInt8Tolerance = 1e-6;
 constexpr double kFloatTolerance = 5e-4;
 // Scales (one division) and sums of squares (16 float additions) against their CPU values.
 constexpr double kWordTolerance = 1e-6;
+// An embedded row against the reference dequantization (the same float operations).
+constexpr double kRowTolerance = 1e-12;
 
 // What the producer's dispatch writes before it quantizes it: W x, residual + W x (ACCUMULATE), or
 // silu(W x) * (V x) (SWIGLU_PAIR).
@@ -489,6 +491,65 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
   std::printf("[nmse] handoff chain subgroup=%u: swiglu %.3g, down %.3g\n",
               context().info().subgroup_size, swiglu_error, down_error);
   EXPECT_LE(down_error, kInt8Tolerance);
+}
+
+// The embedding as a producer (the first layer's q, k and v read its row quantized, times their
+// norm's weights): its row as before, the row quantized as the mat-vecs quantize theirs, and a
+// consumer that reads it; for every quantized table type, whose kernel takes groups of 16.
+TEST_F(QuantizedHandoffTest, EmbeddingQuantizesItsRow) {
+  if (unavailable()) GTEST_SKIP() << "the device has no integer dot products";
+  const uint64_t rows = 9, cols = 512, consumer_rows = 64;
+  const uint32_t token = 5;
+  const TensorType consumer_type = TensorType::Q4_K;
+  const std::vector<uint8_t> consumer_weights =
+      make_weights(consumer_type, consumer_rows, cols, 31, false);
+  Buffer consumer_buffer =
+      upload_bytes(device_layout(consumer_type, consumer_rows, cols, consumer_weights), "consumer");
+  const std::vector<float> norm_weight = random_floats(cols, 32, 0.5f, 1.5f);
+  Buffer norm_buffer = upload_floats(norm_weight, "norm weight");
+  const BufferRange norm_range = whole(norm_buffer);
+  StepInputs step{token, 0};
+  Buffer step_buffer = make_buffer(sizeof(step));
+  transfer().upload(step_buffer, 0, std::as_bytes(std::span(&step, 1)));
+  for (TensorType type : kWeightTypes) {
+    SCOPED_TRACE(type_label(type));
+    Buffer unused = make_buffer(64);
+    const WeightMatrix probe{&unused, 0, type, rows, cols};
+    if (!type_traits(type).quantized) {
+      EXPECT_FALSE(embed_quantizes_output(probe));
+      continue;
+    }
+    ASSERT_TRUE(embed_quantizes_output(probe));
+    const std::vector<uint8_t> table = make_weights(type, rows, cols, 33, true);
+    Buffer table_buffer = upload_bytes(device_layout(type, rows, cols, table), "table");
+    Buffer row_buffer = make_buffer(cols * sizeof(float));
+    Buffer quantized_buffer = make_quantized_buffer(cols);
+    const BufferRange quantized_range = whole(quantized_buffer);
+    Buffer consumer_output = make_buffer(consumer_rows * sizeof(float));
+
+    CommandSequence sequence(pipelines(true));
+    sequence.begin();
+    encode_embed(sequence, {&table_buffer, 0, type, rows, cols}, whole(step_buffer),
+                 whole(row_buffer), &quantized_range, &norm_range);
+    MatVecFusions consumer_fusions{
+        .norm_weight = &norm_range, .norm_eps = kNormEps, .quantized_x = &quantized_range};
+    encode_matvec(sequence, {&consumer_buffer, 0, consumer_type, consumer_rows, cols},
+                  whole(row_buffer), whole(consumer_output), consumer_fusions);
+    sequence.end();
+    sequence.submit_and_wait();
+
+    const std::vector<float> row = download_floats(row_buffer, cols);
+    EXPECT_LE(nmse(row, reference_row(type, table, cols, token)), kRowTolerance);
+    const QuantizedVector actual = download_quantized(quantized_buffer, cols);
+    expect_quantized(actual, row, norm_weight);
+    const std::vector<float> consumer_y = download_floats(consumer_output, consumer_rows);
+    EXPECT_LE(nmse(consumer_y, reference_matvec(consumer_type, consumer_weights, consumer_rows,
+                                                cols, dequantize(actual, true))),
+              kInt8Tolerance);
+    EXPECT_LE(nmse(consumer_y, reference_matvec(consumer_type, consumer_weights, consumer_rows,
+                                                cols, rms_normalized(row, norm_weight))),
+              kFloatTolerance);
+  }
 }
 
 TEST_F(QuantizedHandoffTest, OnlyInt8KernelsOfWholeGroupsTakePart) {

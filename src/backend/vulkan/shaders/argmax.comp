@@ -32,9 +32,18 @@ layout(binding = 2) writeonly buffer Result {
   uint result_index;
 };
 
+// With ADVANCE_STEP, the next token's step inputs (a StepInputs: token, position): the index
+// becomes the token and the position moves on by one, so that a greedy chain's next recording
+// reads them in place (greedy_chain.h).
+layout(binding = 3) buffer NextStep {
+  uint next_token;
+  uint next_pos;
+};
+
 layout(push_constant) uniform Push {
   uint n;
   uint values_per_group;  // a multiple of the workgroup width
+  uint advance_step;      // 1: write NextStep
 } pc;
 
 const uint NO_INDEX = 0xffffffffu;
@@ -127,5 +136,9 @@ void main() {
     result_value = best.value;
     result_index = best.index;
     finished_groups = 0u;
+    if (pc.advance_step != 0u) {
+      next_token = best.index;
+      next_pos = next_pos + 1u;
+    }
   }
 }

@@ -68,14 +68,11 @@ const uint FINAL = 1u, QUANTIZE_RESULT = 2u;
 // What each invocation loads of a pass before it uses any of it (load_pass): KEY_VECTORS vectors of
 // 4 of its position's key (its share of them: key_lanes) and VALUE_POSITIONS positions of the value
 // sum, so that a pass waits for memory once, and the first pass's loads are on their way before the
-// query is prepared. The QK_NORM_ROPE_STORE variant (qwen3's heads of 128 and 256 values) keeps 8
-// of each: with 16 it took 209 registers on the H200 and Qwen3.5-4B lost 2.5 % (docs/perf/README.md,
-// v5).
-#ifdef QK_NORM_ROPE_STORE
+// query is prepared. 8 of each in both variants: with 16 the QK_NORM_ROPE_STORE variant (qwen3's
+// heads of 128 and 256 values) took 209 registers on the H200 and Qwen3.5-4B lost 2.5 %
+// (docs/perf/README.md, v5); the plain one, two invocations per key of 64 in a workgroup twice as
+// wide, gained 0.7 % on SmolLM2-1.7B (v10).
 const uint KEY_VECTORS = 8;
-#else
-const uint KEY_VECTORS = 16;
-#endif
 // As many as KEY_VECTORS, so that the value groups cover a pass in one round of loads: with
 // m = key_lanes * KEY_VECTORS (a power of two, at least dim4) a pass holds
 // WORKGROUP_SIZE / key_lanes = WORKGROUP_SIZE * KEY_VECTORS / m positions, and the

@@ -3,12 +3,20 @@
 // out = row `step_token` of the table, dequantized, when that row is among the `rows` rows bound at
 // binding 0 (first_row .. first_row + rows - 1); otherwise nothing. A table larger than one binding may
 // cover is embedded by one dispatch per range. Each invocation dequantizes one unit.
+// With QUANTIZE_OUTPUT (quantized tables: a unit is 16 values, one group of
+// quantized_activations.glsl) each invocation also quantizes its unit into binding 3 for the int8
+// mat-vecs that read the row next (the first layer's), times the next norm's weights (binding 4)
+// with QUANTIZE_NORMED, as the int8 mat-vecs quantize their outputs
+// (matvec_int8_output_quantization.glsl); so none of those mat-vecs stages x itself.
 
 #include "common.glsl"
 #include "dequant.glsl"
 
 DECLARE_STEP_INPUTS(1)
 layout(binding = 2) writeonly buffer Output { float y[]; };
+layout(binding = 3) writeonly buffer QuantizedOutput { uint quantized_out[]; };
+layout(binding = 4) readonly buffer NextNormWeight { float next_norm_weight[]; };
+#include "quantized_activations.glsl"
 
 layout(push_constant) uniform Push {
   uint cols;
@@ -16,7 +24,30 @@ layout(push_constant) uniform Push {
   uint rows;           // rows bound
   uint row_bytes;      // bytes from one row to the next (the device layout's)
   uint weight_offset;  // byte offset of the first bound row within the binding
+  uint flags;          // QUANTIZE_OUTPUT, QUANTIZE_NORMED
 } pc;
+
+const uint QUANTIZE_OUTPUT = 1u, QUANTIZE_NORMED = 2u;
+
+// Unit `unit` (values v) as group `unit` of the quantized row.
+void quantize_unit(uint unit, float v[UNIT]) {
+  float weighted[UNIT];
+  float amax = 0.0, sum_squares = 0.0;
+  for (uint i = 0; i < UNIT; ++i) {
+    float weight = (pc.flags & QUANTIZE_NORMED) != 0u ? next_norm_weight[unit * UNIT + i] : 1.0;
+    weighted[i] = v[i] * weight;
+    amax = max(amax, abs(weighted[i]));
+    sum_squares += v[i] * v[i];
+  }
+  float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
+  uint word = 4u * quantized_group_slot(unit, pc.cols);
+  for (uint w = 0; w < UNIT / 4u; ++w)
+    quantized_out[word + w] =
+        pack_levels(roundEven(vec4(weighted[4u * w], weighted[4u * w + 1u], weighted[4u * w + 2u],
+                                   weighted[4u * w + 3u]) * inverse_scale));
+  quantized_out[quantized_scales_word(pc.cols) + unit] = floatBitsToUint(amax / 127.0);
+  quantized_out[quantized_sum_squares_word(pc.cols) + unit] = floatBitsToUint(sum_squares);
+}
 
 void main() {
   uint unit = linear_workgroup_id() * WORKGROUP_SIZE + gl_LocalInvocationIndex;
@@ -26,4 +57,5 @@ void main() {
   dequantize_row_unit(pc.weight_offset + (step_token - pc.first_row) * pc.row_bytes,
                       pc.cols / (UNIT * UNITS_PER_BLOCK), unit, v);
   for (uint i = 0; i < UNIT; ++i) y[unit * UNIT + i] = v[i];
+  if (UNIT == QUANTIZED_GROUP && (pc.flags & QUANTIZE_OUTPUT) != 0u) quantize_unit(unit, v);
 }

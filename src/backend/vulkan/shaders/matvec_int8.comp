@@ -307,6 +307,23 @@ float prequantized_rms_scale(float lane_sum_squares) {
 // Per subgroup: the ROWS row sums and the ROWS sums of the paired matrix.
 const uint VALUES = 2u * ROWS;
 
+#ifdef ROPE_ACROSS_SUBGROUPS
+// One row per subgroup (the host records it so) with a RoPE epilogue: the two rows of a pair come
+// from neighbouring subgroups (an even first row, an even number of subgroups), which hand each
+// other their row's result here.
+shared float subgroup_rows[WORKGROUP_SIZE];
+
+// The result of the RoPE partner (row ^ 1) of this subgroup's row `value`. Every invocation calls
+// it (it has barriers); with `more_passes` the next pass may write subgroup_rows again.
+float rope_partner_across_subgroups(float value, bool more_passes) {
+  if (subgroupElect()) subgroup_rows[gl_SubgroupID] = value;
+  barrier();
+  float partner = subgroup_rows[gl_SubgroupID ^ 1u];
+  if (more_passes) barrier();
+  return partner;
+}
+#endif
+
 void main() {
   uint rows_per_pass = ROWS * gl_NumSubgroups;
   uint workgroup_first_row = linear_workgroup_id() * rows_per_pass * pc.passes;
@@ -391,6 +408,9 @@ void main() {
     for (uint v = 0; v < VALUES; ++v)
       if (v < ROWS || paired) values[v] = subgroupAdd(values[v]) * row_scale;
 
+#ifdef ROPE_ACROSS_SUBGROUPS
+    const float partner = rope_partner_across_subgroups(values[0], pass + 1u < pc.passes);
+#endif
     // Lane r writes row r (constant indices into `values`: a variable index would put the array in
     // local memory).
     for (uint r = 0; r < ROWS; ++r) {
@@ -400,7 +420,12 @@ void main() {
         float up = values[ROWS + r];
         total = total / (1.0 + exp(-total)) * up;
       }
-      float written = write_row_with(pc.out_offset + first_row + r, total, values[r ^ 1u], pc.flags,
+#ifdef ROPE_ACROSS_SUBGROUPS
+      const float partner_value = partner;
+#else
+      const float partner_value = values[r ^ 1u];  // the pair's other row, in this subgroup
+#endif
+      float written = write_row_with(pc.out_offset + first_row + r, total, partner_value, pc.flags,
                                      pc.epilogue, row_inputs_of_lane);
       if (quantizing) keep_pass_output(gl_SubgroupID * ROWS + r, written, next_weights[r]);
     }
