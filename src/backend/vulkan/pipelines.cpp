@@ -81,7 +81,7 @@ constexpr PipelineRecord kRecords[] = {
     QUANT_INT8_MATVEC_ONE_ROW("matvec_int8_q6_k_prequantized"),
     // Q8_0's q and k of a llama layer (a RoPE epilogue) at one row per subgroup too, the RoPE's
     // partner rows handed across subgroups (ROPE_ACROSS_SUBGROUPS): on the H200 SmolLM2-1.7B Q8_0
-    // +0.8 %; the K-quants' lost 2-3 % so (docs/perf/README.md, v10).
+    // +0.6 %; the K-quants' lost 2.8 % so (docs/perf/README.md, v10).
     PipelineRecord{.name = "matvec_int8_q8_0_prequantized_one_row_rope",
                    .bindings = 9,
                    .written_bindings = bit(2) | bit(6) | bit(7),

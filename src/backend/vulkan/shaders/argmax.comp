@@ -32,7 +32,7 @@ layout(binding = 2) writeonly buffer Result {
   uint result_index;
 };
 
-// With ADVANCE_STEP, the next token's step inputs (a StepInputs: token, position): the index
+// With advance_step, the next token's step inputs (a StepInputs: token, position): the index
 // becomes the token and the position moves on by one, so that a greedy chain's next recording
 // reads them in place (greedy_chain.h).
 layout(binding = 3) buffer NextStep {
