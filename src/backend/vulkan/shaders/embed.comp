@@ -29,24 +29,16 @@ layout(push_constant) uniform Push {
 
 const uint QUANTIZE_OUTPUT = 1u, QUANTIZE_NORMED = 2u;
 
-// Unit `unit` (values v) as group `unit` of the quantized row.
+// Unit `unit` (values v, one group of 16) as group `unit` of the quantized row.
 void quantize_unit(uint unit, float v[UNIT]) {
-  float weighted[UNIT];
-  float amax = 0.0, sum_squares = 0.0;
+  vec4 weighted[QUANTIZED_GROUP / 4u];
+  float sum_squares = 0.0;
   for (uint i = 0; i < UNIT; ++i) {
     float weight = (pc.flags & QUANTIZE_NORMED) != 0u ? next_norm_weight[unit * UNIT + i] : 1.0;
-    weighted[i] = v[i] * weight;
-    amax = max(amax, abs(weighted[i]));
+    weighted[i / 4u][i % 4u] = v[i] * weight;
     sum_squares += v[i] * v[i];
   }
-  float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
-  uint word = 4u * quantized_group_slot(unit, pc.cols);
-  for (uint w = 0; w < UNIT / 4u; ++w)
-    quantized_out[word + w] =
-        pack_levels(roundEven(vec4(weighted[4u * w], weighted[4u * w + 1u], weighted[4u * w + 2u],
-                                   weighted[4u * w + 3u]) * inverse_scale));
-  quantized_out[quantized_scales_word(pc.cols) + unit] = floatBitsToUint(amax / 127.0);
-  quantized_out[quantized_sum_squares_word(pc.cols) + unit] = floatBitsToUint(sum_squares);
+  write_quantized_group(unit, pc.cols, weighted, sum_squares);
 }
 
 void main() {

@@ -11,21 +11,13 @@ void quantize_head(uint head) {
   for (uint g = gl_LocalInvocationIndex; g < pc.head_dim / QUANTIZED_GROUP;
        g += WORKGROUP_SIZE) {
     uint first = QUANTIZED_GROUP * g;
-    float amax = 0.0, sum_squares = 0.0;
-    for (uint k = 0; k < QUANTIZED_GROUP; ++k) {
-      float value = head_value(first + k);
-      amax = max(amax, abs(value));
-      sum_squares += value * value;
-    }
-    float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
-    uint group = (head * pc.head_dim + first) / QUANTIZED_GROUP;
-    uint levels = 4u * quantized_group_slot(group, n);
+    vec4 values[QUANTIZED_GROUP / 4u];
+    float sum_squares = 0.0;
     for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w) {
       uint i = first + 4u * w;
-      vec4 values = vec4(head_value(i), head_value(i + 1u), head_value(i + 2u), head_value(i + 3u));
-      quantized_out[levels + w] = pack_levels(roundEven(values * inverse_scale));
+      values[w] = vec4(head_value(i), head_value(i + 1u), head_value(i + 2u), head_value(i + 3u));
+      for (uint k = 0; k < 4u; ++k) sum_squares += values[w][k] * values[w][k];
     }
-    quantized_out[quantized_scales_word(n) + group] = floatBitsToUint(amax / 127.0);
-    quantized_out[quantized_sum_squares_word(n) + group] = floatBitsToUint(sum_squares);
+    write_quantized_group((head * pc.head_dim + first) / QUANTIZED_GROUP, n, values, sum_squares);
   }
 }

@@ -27,3 +27,21 @@ uint pack_levels(vec4 levels) {
   return uint(q.x & 0xff) | (uint(q.y & 0xff) << 8) | (uint(q.z & 0xff) << 16) |
          (uint(q.w & 0xff) << 24);
 }
+
+// Writes group `group` of a quantized vector of n values into quantized_out (which the includer
+// declares first), by one invocation: `weighted` are its 16 values (times the next norm's weights,
+// where there is one) and `sum_squares` the sum of the squares of the raw values.
+void write_quantized_group(uint group, uint n, vec4 weighted[QUANTIZED_GROUP / 4u],
+                           float sum_squares) {
+  float amax = 0.0;
+  for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w) {
+    vec4 magnitude = abs(weighted[w]);
+    amax = max(amax, max(max(magnitude.x, magnitude.y), max(magnitude.z, magnitude.w)));
+  }
+  float inverse_scale = amax > 0.0 ? 127.0 / amax : 0.0;
+  uint levels = 4u * quantized_group_slot(group, n);
+  for (uint w = 0; w < QUANTIZED_GROUP / 4u; ++w)
+    quantized_out[levels + w] = pack_levels(roundEven(weighted[w] * inverse_scale));
+  quantized_out[quantized_scales_word(n) + group] = floatBitsToUint(amax / 127.0);
+  quantized_out[quantized_sum_squares_word(n) + group] = floatBitsToUint(sum_squares);
+}
