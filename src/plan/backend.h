@@ -105,10 +105,10 @@ class Backend {
   // is not fed. pos + count must not pass the context length. Throws quant::Error as forward() and
   // greedy_token() do; after an error, state past the tokens handed out is undefined.
   // The default runs forward() and greedy_token() on the host, one token after the other. A backend
-  // may instead choose on the device and feed a token before `on_token` has seen the one before
-  // it; a token fed past a stop leaves no trace but a KV cache row past the last position taken,
-  // which the next token there overwrites (never where the plan has recurrent states, which such
-  // a token would change).
+  // may instead choose on the device and feed tokens before `on_token` has seen the ones before
+  // them; tokens fed past a stop leave no trace but KV cache rows past the last position taken,
+  // which the next tokens there overwrite (never where the plan has recurrent states, which such
+  // tokens would change).
   virtual void decode_greedy(int32_t token, uint32_t pos, uint32_t count,
                              const GreedyCallback& on_token);
 

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "backend/vulkan/kernels.h"
+#include "common/error.h"
 
 namespace quant::vulkan {
 
@@ -24,15 +25,16 @@ uint64_t round_up(uint64_t n, uint64_t multiple) {
 }  // namespace
 
 GreedyChain::GreedyChain(Pipelines& pipelines, Transfer& transfer, const CompiledPlan& compiled,
-                         uint32_t short_positions)
+                         uint32_t short_positions, uint32_t tokens_per_submission)
     : pipelines_(pipelines),
       compiled_(compiled),
       short_positions_(short_positions),
+      tokens_per_submission_(std::max(tokens_per_submission, 1u)),
       // The argmax binds a slot, so slots start at the device's storage-buffer offset alignment.
       slot_stride_(round_up(
           kSlotBytes,
           std::max<uint64_t>(pipelines.context().info().min_storage_buffer_offset_alignment, 16))),
-      slots_(pipelines.context(), kSlots * slot_stride_, MemoryRole::Staging, "greedy slots"),
+      slots_(pipelines.context(), slot_count() * slot_stride_, MemoryRole::Staging, "greedy slots"),
       scratch_(pipelines.context(), argmax_scratch_bytes(pipelines, compiled.plan().n_vocab),
                MemoryRole::Activations, "argmax scratch") {
   transfer.fill_zero(scratch_);
@@ -43,24 +45,29 @@ void GreedyChain::set_first_token(int32_t token) {
   std::memcpy(slots_.mapped().data() + slot_offset(0) + kStepOffset, &value, sizeof(value));
 }
 
-CommandSequence& GreedyChain::prepare(uint32_t index, uint32_t pos) {
-  std::memcpy(slots_.mapped().data() + slot_offset(index) + kStepOffset + offsetof(StepInputs, pos),
+CommandSequence& GreedyChain::prepare(uint32_t first, uint32_t pos, uint32_t count) {
+  if (first % tokens_per_submission_ != 0 || count == 0 || count > tokens_per_submission_)
+    fail("greedy chain: a submission of {} tokens from token {} (at most {} from a multiple)",
+         count, first, tokens_per_submission_);
+  std::memcpy(slots_.mapped().data() + slot_offset(first) + kStepOffset + offsetof(StepInputs, pos),
               &pos, sizeof(pos));
-  const bool short_one = pos < short_positions_;
-  const bool chained = index > 0;
+  const bool short_one = pos + count <= short_positions_;
+  const bool copies_inputs = first == 0;
   std::unique_ptr<CommandSequence>& recording =
-      recordings_[index % kSlots][short_one ? 1 : 0][chained ? 1 : 0];
+      recordings_[{first % slot_count(), short_one, copies_inputs, count}];
   if (!recording) {
     recording = std::make_unique<CommandSequence>(pipelines_, Timestamps::Bracket);
     recording->begin();
-    const BufferRange slot_step{&slots_, slot_offset(index) + kStepOffset, sizeof(StepInputs)};
-    compiled_.record_chained(*recording, chained ? nullptr : &slot_step,
-                             short_one ? short_positions_ : 0);
-    recording->set_label("greedy argmax", -1);
     const plan::Plan& plan = compiled_.plan();
     const BufferRange next_step = compiled_.step_inputs();
-    encode_argmax(*recording, compiled_.activation(plan.logits), plan.n_vocab, whole(scratch_),
-                  {&slots_, slot_offset(index + 1), sizeof(ArgmaxResult)}, &next_step);
+    for (uint32_t token = first; token < first + count; ++token) {
+      const BufferRange slot_step{&slots_, slot_offset(token) + kStepOffset, sizeof(StepInputs)};
+      compiled_.record_chained(*recording, token == 0 ? &slot_step : nullptr,
+                               short_one ? short_positions_ : 0);
+      recording->set_label("greedy argmax", -1);
+      encode_argmax(*recording, compiled_.activation(plan.logits), plan.n_vocab, whole(scratch_),
+                    {&slots_, slot_offset(token + 1), sizeof(ArgmaxResult)}, &next_step);
+    }
     recording->end();
   }
   return *recording;

@@ -1,23 +1,26 @@
 #pragma once
 // Greedy decoding with the argmax on the device, for VulkanBackend::decode_greedy: token recordings
-// that take their token from the previous token's argmax, so that the next token's submission can
-// be queued behind the current one before the host has seen either token, and only the argmax (8
-// bytes) comes back instead of the logits.
+// that take their token from the previous token's argmax, so that the next tokens' submission can
+// be queued behind the current one before the host has seen any of them, and only the argmaxes (8
+// bytes each) come back instead of the logits.
 //
-// Two slots of host-visible memory serve alternate submissions: submission i reads its step inputs
-// from slot i % 2 and writes its argmax into slot (i + 1) % 2, the next submission's. A slot holds
+// A submission holds up to tokens_per_submission() tokens, one after the other in one command
+// buffer: between two submissions the device idles for a while (on the H200 ~30 us, 3 % of a
+// SmolLM2-1.7B token), between two tokens of one it waits for one barrier.
+//
+// Host-visible slots, a ring of kSubmissions x tokens_per_submission(), hold the tokens' results:
+// token t (counted over the whole decoding, from 0) writes its argmax into slot t + 1. A slot holds
 // {argmax value, token, position}: the argmax writes the first two (the host writes the token of
-// submission 0), the host writes the position, and {token, position} is the StepInputs the
-// recording copies to the device. The host may write slot i % 2 once submission i - 2 (which read
-// it) has finished, and read submission i's argmax once submission i has finished, before
-// submission i + 2 (which overwrites it) is queued: at most two submissions in flight.
-// Only submission 0 copies its step inputs from its slot: every argmax also writes the next
-// token's inputs (its index, the position plus one) into the plan's step inputs, where the next
-// submission reads them without a copy and the barrier after it (argmax_kernel.h).
+// token 0), the host writes the position, and {token, position} is the StepInputs that token 0's
+// recording copies to the device. Every argmax also writes the next token's inputs (its index, the
+// position plus one) into the plan's step inputs, where the next token reads them without a copy
+// and the barrier after it (argmax_kernel.h). The host reads a submission's results once it has
+// finished, before the submission that would overwrite them (kSubmissions later) is queued.
 
-#include <array>
 #include <cstdint>
+#include <map>
 #include <memory>
+#include <tuple>
 
 #include "backend/vulkan/argmax_kernel.h"
 #include "backend/vulkan/command_sequence.h"
@@ -30,33 +33,44 @@ namespace quant::vulkan {
 class GreedyChain {
  public:
   // The most submissions in flight.
-  static constexpr uint32_t kSlots = 2;
+  static constexpr uint32_t kSubmissions = 2;
+  // Tokens per submission where no token past a stop matters (plans without recurrent states).
+  // On the H200, tg128 against one token per submission (docs/perf/README.md, v11): 2 tokens
+  // +1.0-1.5 %, 4 +1.4-2.4 %, 8 +1.0-2.9 %, 16 no more for Qwen3-4B; 8 keeps what a stop wastes
+  // (up to 2 x 8 - 1 tokens fed past it, which the host waits for) small.
+  static constexpr uint32_t kTokensPerSubmission = 8;
 
   // `pipelines` and `compiled` must outlive this. Recordings for positions before
-  // `short_positions` attend over that many positions at most, as VulkanBackend's (0: none).
+  // `short_positions` attend over that many positions at most, as VulkanBackend's (0: none). Each
+  // submission holds at most `tokens_per_submission` tokens (at least 1).
   GreedyChain(Pipelines& pipelines, Transfer& transfer, const CompiledPlan& compiled,
-              uint32_t short_positions);
+              uint32_t short_positions, uint32_t tokens_per_submission);
 
-  // The token that submission 0 feeds (the later ones feed the argmax before them).
+  uint32_t tokens_per_submission() const { return tokens_per_submission_; }
+
+  // The token that token 0 feeds (the later ones feed the argmax before them).
   void set_first_token(int32_t token);
-  // Writes the position submission `index` feeds and returns its recording (recorded on first use),
-  // ready to submit.
-  CommandSequence& prepare(uint32_t index, uint32_t pos);
-  // The argmax of submission `index`'s logits, once it has finished.
+  // The recording of tokens first .. first + count - 1 (first a multiple of
+  // tokens_per_submission(), 1 <= count <= tokens_per_submission()), the first of them fed at
+  // position `pos` (recorded on first use; token 0 reads `pos` from its slot), ready to submit.
+  CommandSequence& prepare(uint32_t first, uint32_t pos, uint32_t count);
+  // The argmax of token `index`'s logits, once its submission has finished.
   ArgmaxResult result(uint32_t index) const;
 
  private:
-  uint64_t slot_offset(uint32_t index) const { return (index % kSlots) * slot_stride_; }
+  uint32_t slot_count() const { return kSubmissions * tokens_per_submission_; }
+  uint64_t slot_offset(uint32_t index) const { return (index % slot_count()) * slot_stride_; }
 
   Pipelines& pipelines_;
   const CompiledPlan& compiled_;
   uint32_t short_positions_;
+  uint32_t tokens_per_submission_;
   uint64_t slot_stride_;
-  Buffer slots_;    // Staging: kSlots x {value, token, position}, slot_stride_ bytes apart
+  Buffer slots_;    // Staging: slot_count() x {value, token, position}, slot_stride_ bytes apart
   Buffer scratch_;  // the argmax's (argmax_kernel.h)
-  // By slot, then whole context (0) or short positions (1), then copying the step inputs from the
-  // slot (0: submission 0) or reading them where the argmax before left them (1).
-  std::array<std::array<std::array<std::unique_ptr<CommandSequence>, 2>, 2>, kSlots> recordings_;
+  // By (first slot, short positions, copying token 0's inputs from its slot, tokens).
+  std::map<std::tuple<uint32_t, bool, bool, uint32_t>, std::unique_ptr<CommandSequence>>
+      recordings_;
 };
 
 }  // namespace quant::vulkan

@@ -121,29 +121,44 @@ void VulkanBackend::decode_greedy(int32_t token, uint32_t pos, uint32_t count,
   if (count > compiled_->context_length() - pos)
     fail("Vulkan backend: {} greedy tokens from position {} pass the context length {}", count, pos,
          compiled_->context_length());
+  // Plans with recurrent states feed no token past a stop: one token per submission, one
+  // submission in flight.
+  const bool stateless = compiled_->plan().states.empty();
   if (!greedy_)
-    greedy_ = std::make_unique<GreedyChain>(*pipelines_, *transfer_, *compiled_, short_positions_);
-  const uint32_t depth = compiled_->plan().states.empty() ? GreedyChain::kSlots : 1;
-  std::deque<CommandSequence*> in_flight;  // oldest first: submission handed_out is the front
+    greedy_ = std::make_unique<GreedyChain>(*pipelines_, *transfer_, *compiled_, short_positions_,
+                                            stateless ? GreedyChain::kTokensPerSubmission : 1);
+  const uint32_t depth = stateless ? GreedyChain::kSubmissions : 1;
+  const uint32_t per_submission = greedy_->tokens_per_submission();
+  struct Submission {
+    CommandSequence* sequence;
+    uint32_t tokens;
+  };
+  std::deque<Submission> in_flight;  // oldest first: its first token is token handed_out
   uint32_t submitted = 0;
   uint32_t handed_out = 0;
   const auto drain = [&] {
-    for (; !in_flight.empty(); in_flight.pop_front()) finish(*in_flight.front());
+    for (; !in_flight.empty(); in_flight.pop_front()) finish(*in_flight.front().sequence);
   };
   greedy_->set_first_token(token);
   try {
-    while (handed_out < count) {
-      for (; submitted < count && submitted - handed_out < depth; ++submitted) {
-        CommandSequence& sequence = greedy_->prepare(submitted, pos + submitted);
+    bool more = true;
+    while (more && handed_out < count) {
+      while (submitted < count && in_flight.size() < depth) {
+        const uint32_t tokens = std::min(per_submission, count - submitted);
+        CommandSequence& sequence = greedy_->prepare(submitted, pos + submitted, tokens);
         sequence.submit();
-        in_flight.push_back(&sequence);
+        in_flight.push_back({&sequence, tokens});
+        submitted += tokens;
       }
-      finish(*in_flight.front());
+      const Submission oldest = in_flight.front();
+      finish(*oldest.sequence);
       in_flight.pop_front();
-      const ArgmaxResult choice = greedy_->result(handed_out++);
-      if (!std::isfinite(choice.value))
-        fail("greedy choice: the largest logit is {}", choice.value);
-      if (!on_token(static_cast<int32_t>(choice.index))) break;
+      for (uint32_t i = 0; i < oldest.tokens && more; ++i) {
+        const ArgmaxResult choice = greedy_->result(handed_out++);
+        if (!std::isfinite(choice.value))
+          fail("greedy choice: the largest logit is {}", choice.value);
+        more = on_token(static_cast<int32_t>(choice.index));
+      }
     }
   } catch (...) {
     drain();

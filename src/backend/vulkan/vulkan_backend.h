@@ -54,10 +54,12 @@ class VulkanBackend final : public Backend {
   // Whether prefill() runs in batches, and the most tokens a batch takes (0 when it does not).
   uint32_t prefill_batch_capacity() const { return batch_ ? batch_->capacity() : 0; }
   // The argmax of each token's logits on the device (argmax_kernel.h), read back instead of the
-  // logits, and written on the device into the next token's inputs: the next submission is queued
-  // before the current one is waited for, so the device does not wait for the host between
-  // tokens. Plans with recurrent states keep one submission in flight (a token fed past a stop
-  // would change the state). The logits, and so the tokens, are forward()'s bit for bit.
+  // logits, and written on the device into the next token's inputs: a submission holds several
+  // tokens (GreedyChain::kTokensPerSubmission) and the next submission is queued before the
+  // current one is waited for, so the device does not wait for the host between tokens. Plans
+  // with recurrent states take one token per submission and keep one submission in flight (a
+  // token fed past a stop would change the state). The logits, and so the tokens, are forward()'s
+  // bit for bit.
   void decode_greedy(int32_t token, uint32_t pos, uint32_t count,
                      const GreedyCallback& on_token) override;
   // Zeroes the recurrent states. KV cache positions past the current one are never read, so the
