@@ -162,8 +162,9 @@ uint64_t int8_rows_per_pass(const Pipelines& pipelines, const std::string& name)
 }
 
 // The int8 kernel that reads x already quantized for `weights` with `fusions`: one row per
-// subgroup for short matrices where no RoPE pairs rows and no "_pair" variant takes a SwiGLU pair
-// (pipelines.cpp), if the workgroup still quantizes whole groups; the RoPE epilogue's at one row
+// subgroup for short matrices where no RoPE pairs rows and no two-row "_pair" variant takes a
+// SwiGLU pair (pipelines.cpp; encode_matvec then picks the pair's), if the workgroup still
+// quantizes whole groups; the RoPE epilogue's at one row
 // per subgroup where the type has it (the pair's rows in neighbouring subgroups: an even number of
 // rows per pass).
 MatVecKernel prequantized_kernel(const Pipelines& pipelines, const WeightMatrix& weights,
@@ -364,7 +365,8 @@ void encode_matvec(CommandSequence& sequence, const WeightMatrix& weights, const
     if (fusions.accumulate || !swiglu_pair_fits(pipelines, weights, up))
       fail("Vulkan mat-vec: '{}' and '{}' cannot be paired for SwiGLU", weights.buffer->name(),
            up.buffer ? up.buffer->name() : "none");
-    // The K-quants' int8 kernels take the pair in variants of their own (matvec_int8.comp).
+    // The K-quants' int8 kernels and Q8_0's one-row one take the pair in variants of their own
+    // ("_pair" and "_one_row_pair": matvec_int8.comp, pipelines.cpp).
     if (const std::optional<std::string> pair = int8_variant(kernel, "_pair")) kernel.name = *pair;
     const uint64_t alignment = sequence.context().info().min_storage_buffer_offset_alignment;
     const uint64_t binding_offset = weights.offset / alignment * alignment;

@@ -89,6 +89,17 @@ constexpr PipelineRecord kRecords[] = {
                    .subgroups_per_workgroup = 16,
                    .rows_per_workgroup = 1,
                    .spirv = "matvec_int8_q8_0_prequantized_rope"},
+    // Q8_0's SwiGLU pair at one row per subgroup, paired at compile time (SWIGLU_PAIR_KERNEL; the
+    // other Q8_0 records keep the runtime flag, whose registers serve them: matvec_int8.comp). On
+    // the H200 SmolLM2-1.7B Q8_0 +0.5 %, Qwen3-4B Q8_0 +0.4 % (docs/perf/README.md, v11); at two
+    // rows per subgroup Qwen3-4B lost 8 %.
+    PipelineRecord{.name = "matvec_int8_q8_0_prequantized_one_row_pair",
+                   .bindings = 9,
+                   .written_bindings = bit(2) | bit(6) | bit(7),
+                   .push_constant_bytes = 13 * 4,
+                   .subgroups_per_workgroup = 16,
+                   .rows_per_workgroup = 1,
+                   .spirv = "matvec_int8_q8_0_prequantized_pair"},
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;

@@ -332,7 +332,9 @@ void main() {
   uint chunks_per_step = gl_SubgroupSize * CHUNKS;
   // K-quants: the "_pair" variants (SWIGLU_PAIR_KERNEL) take the pair, since a flag known only at
   // run time gives every mat-vec the registers of the pair's loads (on the H200: +2.5 % SmolLM2,
-  // +3.9 % Qwen3-4B). The other types keep the flag: split so, Q8_0 lost 3-4 % (docs/perf, v4).
+  // +3.9 % Qwen3-4B). The other types keep the flag: split so, Q8_0 lost 3-4 % (docs/perf, v4),
+  // its other kernels being faster with those registers (v10); only its prequantized pair at one
+  // row per subgroup has a variant of its own (v11).
 #if defined(SWIGLU_PAIR_KERNEL)
   const bool paired = true;
 #elif defined(Q8_K_ACTIVATIONS)
