@@ -36,8 +36,8 @@ class GreedyChain {
   static constexpr uint32_t kSubmissions = 2;
   // Tokens per submission where no token past a stop matters (plans without recurrent states).
   // On the H200, tg128 against one token per submission (docs/perf/README.md, v11): 2 tokens
-  // +1.0-1.5 %, 4 +1.4-2.4 %, 8 +1.0-2.9 %, 16 no more for Qwen3-4B; 8 keeps what a stop wastes
-  // (up to 2 x 8 - 1 tokens fed past it, which the host waits for) small.
+  // +0.5-1.5 %, 4 +0.9-2.4 %, 8 +1.0-2.9 %, 16 +0.9-3.6 % (no more for Qwen3-4B); 8 keeps what a
+  // stop wastes (up to 2 x 8 - 1 tokens fed past it, which the host waits for) small.
   static constexpr uint32_t kTokensPerSubmission = 8;
 
   // `pipelines` and `compiled` must outlive this. Recordings for positions before

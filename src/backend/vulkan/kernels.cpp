@@ -164,9 +164,8 @@ uint64_t int8_rows_per_pass(const Pipelines& pipelines, const std::string& name)
 // The int8 kernel that reads x already quantized for `weights` with `fusions`: one row per
 // subgroup for short matrices where no RoPE pairs rows and no two-row "_pair" variant takes a
 // SwiGLU pair (pipelines.cpp; encode_matvec then picks the pair's), if the workgroup still
-// quantizes whole groups; the RoPE epilogue's at one row
-// per subgroup where the type has it (the pair's rows in neighbouring subgroups: an even number of
-// rows per pass).
+// quantizes whole groups; the RoPE epilogue's at one row per subgroup where the type has it (the
+// pair's rows in neighbouring subgroups: an even number of rows per pass).
 MatVecKernel prequantized_kernel(const Pipelines& pipelines, const WeightMatrix& weights,
                                  const MatVecFusions& fusions) {
   MatVecKernel kernel = matvec_kernel(pipelines, weights);
