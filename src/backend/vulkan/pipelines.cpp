@@ -35,10 +35,13 @@ constexpr uint32_t bit(uint32_t binding) {
 // workgroup (half the registers, twice the warps); kernels.cpp takes them for the prequantized
 // mat-vecs of short matrices that pair no rows (no RoPE, no "_pair" variant): on the H200 the
 // output and down projections of a layer ran 0.2-0.9 us faster each (docs/perf/README.md, v8).
-#define QUANT_INT8_MATVEC_ONE_ROW(name)                                                           \
-  PipelineRecord {                                                                                \
-    name "_one_row", 9, bit(2) | bit(6) | bit(7), 13 * 4, 16, false, 1, 1, std::string_view(name) \
+// QUANT_INT8_MATVEC_ONE_ROW_OF names the SPIR-V variant it runs (a variant of its own).
+#define QUANT_INT8_MATVEC_ONE_ROW_OF(record_name, spirv_name)          \
+  PipelineRecord {                                                     \
+    record_name, 9, bit(2) | bit(6) | bit(7), 13 * 4, 16, false, 1, 1, \
+        std::string_view(spirv_name)                                   \
   }
+#define QUANT_INT8_MATVEC_ONE_ROW(name) QUANT_INT8_MATVEC_ONE_ROW_OF(name "_one_row", name)
 #define QUANT_WEIGHT_KERNELS(type, rows)                                                      \
   PipelineRecord{"matvec_" type, 7, bit(2) | bit(6), 12 * 4, 2, true, rows}, PipelineRecord { \
     "embed_" type, 5, bit(2) | bit(3), 6 * 4, 4, false                                        \
@@ -82,24 +85,14 @@ constexpr PipelineRecord kRecords[] = {
     // Q8_0's q and k of a llama layer (a RoPE epilogue) at one row per subgroup too, the RoPE's
     // partner rows handed across subgroups (ROPE_ACROSS_SUBGROUPS): on the H200 SmolLM2-1.7B Q8_0
     // +0.6 %; the K-quants' lost 2.8 % so (docs/perf/README.md, v10).
-    PipelineRecord{.name = "matvec_int8_q8_0_prequantized_one_row_rope",
-                   .bindings = 9,
-                   .written_bindings = bit(2) | bit(6) | bit(7),
-                   .push_constant_bytes = 13 * 4,
-                   .subgroups_per_workgroup = 16,
-                   .rows_per_workgroup = 1,
-                   .spirv = "matvec_int8_q8_0_prequantized_rope"},
+    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_rope",
+                                 "matvec_int8_q8_0_prequantized_rope"),
     // Q8_0's SwiGLU pair at one row per subgroup, paired at compile time (SWIGLU_PAIR_KERNEL; the
     // other Q8_0 records keep the runtime flag, whose registers serve them: matvec_int8.comp). On
     // the H200 SmolLM2-1.7B Q8_0 +0.5 %, Qwen3-4B Q8_0 +0.4 % (docs/perf/README.md, v11); at two
     // rows per subgroup Qwen3-4B lost 8 %.
-    PipelineRecord{.name = "matvec_int8_q8_0_prequantized_one_row_pair",
-                   .bindings = 9,
-                   .written_bindings = bit(2) | bit(6) | bit(7),
-                   .push_constant_bytes = 13 * 4,
-                   .subgroups_per_workgroup = 16,
-                   .rows_per_workgroup = 1,
-                   .spirv = "matvec_int8_q8_0_prequantized_pair"},
+    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_pair",
+                                 "matvec_int8_q8_0_prequantized_pair"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
