@@ -100,66 +100,64 @@ float head_value(uint i) { return head_output[i / 4u][i % 4u]; }
 const uint QUERY_SLOT = 0u, KEY_SLOT = 1u;
 shared vec4 prepared[2u * WORKGROUP_SIZE];
 
-float prepared_value(uint slot, uint i) { return prepared[slot * WORKGROUP_SIZE + i / 4u][i % 4u]; }
-
 void set_prepared_value(uint slot, uint i, float value) {
   prepared[slot * WORKGROUP_SIZE + i / 4u][i % 4u] = value;
 }
 
-// Head values lane, lane + WORKGROUP_SIZE, ... (`raw`: head_dim is at most 4 * WORKGROUP_SIZE)
-// scaled by `scale` (the RMS norm's) and by their norm weights, into `slot`.
-void normalize_into(uint slot, vec4 raw, float scale, vec4 weights) {
-  uint lane = gl_LocalInvocationIndex;
-  for (uint r = 0; r < 4u; ++r) {
-    uint i = lane + r * WORKGROUP_SIZE;
-    if (i < pc.head_dim) set_prepared_value(slot, i, raw[r] * scale * weights[r]);
+// The sums of squares of the query head at `q_base` of q and, with `with_key` (uniform), of the key
+// head at `k_base` of k, for their RMS norms. With subgroup arithmetic every subgroup adds up both
+// heads itself (a few loads per lane, from the cache after the first subgroup's): no barrier.
+vec2 head_sums_of_squares(uint q_base, uint k_base, bool with_key) {
+  vec2 sums = vec2(0.0);
+#ifdef USE_SUBGROUP_ARITHMETIC
+  for (uint i = gl_SubgroupInvocationID; i < pc.head_dim; i += gl_SubgroupSize) {
+#else
+  for (uint i = gl_LocalInvocationIndex; i < pc.head_dim; i += WORKGROUP_SIZE) {
+#endif
+    float query = q[q_base + i];
+    float key = with_key ? k[k_base + i] : 0.0;
+    sums += vec2(query * query, key * key);
   }
+#ifdef USE_SUBGROUP_ARITHMETIC
+  return subgroupAdd(sums);
+#else
+  return workgroup_sum2(sums);
+#endif
+}
+
+// Value i of the head at `base` of q (slot QUERY_SLOT) or k (KEY_SLOT).
+float raw_head_value(uint slot, uint base, uint i) {
+  return slot == QUERY_SLOT ? q[base + i] : k[base + i];
 }
 
 // The query head at `q_base` of q and, with `with_key` (uniform), the key head at `k_base` of k,
 // RMS-normalized, scaled by their norm weights and rotated, into their slots, with rope.comp's
-// operations on each value. Both heads, their norm weights and the first rotation's frequency are
-// loaded before anything is reduced, so that all wait for memory once, and the two sums of squares
-// share one reduction (on the H200 these took Qwen3-4B tg128 from 487.5 to 492.2;
-// docs/perf/README.md, v9).
+// operations on each value. Each invocation computes its values whole, normalizing its RoPE
+// partner too, so that the heads meet shared memory once, behind one barrier (the norm, then the
+// rotation in shared memory, took four; docs/perf/README.md, v12).
 void normalize_and_rotate(uint q_base, uint k_base, bool with_key) {
-  uint lane = gl_LocalInvocationIndex;
-  vec4 q_raw = vec4(0.0), k_raw = vec4(0.0);
-  for (uint r = 0; r < 4u; ++r) {
-    uint i = lane + r * WORKGROUP_SIZE;
-    if (i < pc.head_dim) q_raw[r] = q[q_base + i];
-    if (with_key && i < pc.head_dim) k_raw[r] = k[k_base + i];
-  }
-  vec4 q_weights = vec4(0.0), k_weights = vec4(0.0);
-  for (uint r = 0; r < 4u; ++r) {
-    uint i = min(lane + r * WORKGROUP_SIZE, pc.head_dim - 1u);
-    q_weights[r] = constants[i];
-    k_weights[r] = constants[pc.head_dim + i];
-  }
-  // The cos and sin of this invocation's first pair (below), if it has one.
+  vec2 mean_squares = head_sums_of_squares(q_base, k_base, with_key) / float(pc.head_dim);
+  vec2 scales = vec2(1.0 / sqrt(mean_squares.x + pc.q_norm_eps),
+                     1.0 / sqrt(mean_squares.y + pc.k_norm_eps));
   uint half_rot = pc.n_rot / 2u;
-  vec2 first_rotation =
-      cos_sin(float(step_pos) * constants[2u * pc.head_dim + min(lane, half_rot - 1u)]);
-  vec2 sum_squares = vec2(0.0);
-  for (uint r = 0; r < 4u; ++r)
-    if (lane + r * WORKGROUP_SIZE < pc.head_dim)
-      sum_squares += vec2(q_raw[r] * q_raw[r], k_raw[r] * k_raw[r]);
-  vec2 mean_squares = workgroup_sum2(sum_squares) / float(pc.head_dim);
-  normalize_into(QUERY_SLOT, q_raw, 1.0 / sqrt(mean_squares.x + pc.q_norm_eps), q_weights);
-  if (with_key)
-    normalize_into(KEY_SLOT, k_raw, 1.0 / sqrt(mean_squares.y + pc.k_norm_eps), k_weights);
-  barrier();
-  for (uint i = lane; i < half_rot; i += WORKGROUP_SIZE) {
-    uint first = pc.neox != 0u ? i : 2u * i;
-    uint second = pc.neox != 0u ? first + half_rot : first + 1u;
-    vec2 cs = i == lane ? first_rotation
-                        : cos_sin(float(step_pos) * constants[2u * pc.head_dim + i]);
-    for (uint slot = 0; slot < (with_key ? 2u : 1u); ++slot) {
-      float a = prepared_value(slot, first);
-      float b = prepared_value(slot, second);
-      set_prepared_value(slot, first, a * cs.x - b * cs.y);  // each pair is this invocation's alone
-      set_prepared_value(slot, second, a * cs.y + b * cs.x);
+  uint values = (with_key ? 2u : 1u) * pc.head_dim;
+  for (uint e = gl_LocalInvocationIndex; e < values; e += WORKGROUP_SIZE) {
+    uint slot = e < pc.head_dim ? QUERY_SLOT : KEY_SLOT;
+    uint base = slot == QUERY_SLOT ? q_base : k_base;
+    uint i = e - slot * pc.head_dim;
+    float scale = slot == QUERY_SLOT ? scales.x : scales.y;
+    float value = raw_head_value(slot, base, i) * scale * constants[slot * pc.head_dim + i];
+    if (i < pc.n_rot) {
+      // The pair (first, second) this value belongs to, and its angle.
+      bool first = pc.neox != 0u ? i < half_rot : i % 2u == 0u;
+      uint pair = pc.neox != 0u ? i % half_rot : i / 2u;
+      uint partner = pc.neox != 0u ? (first ? i + half_rot : i - half_rot) : i ^ 1u;
+      float other = raw_head_value(slot, base, partner) * scale *
+                    constants[slot * pc.head_dim + partner];
+      vec2 cs = cos_sin(float(step_pos) * constants[2u * pc.head_dim + pair]);
+      value = first ? value * cs.x - other * cs.y : other * cs.y + value * cs.x;
     }
+    set_prepared_value(slot, i, value);
   }
   barrier();
 }
@@ -320,10 +318,23 @@ void main() {
         score = sum * pc.scale;
       }
     }
+#ifdef USE_SUBGROUP_ARITHMETIC
+    // The pass's largest score through reduce_scratch, in one barrier where workgroup_max and the
+    // writes of `weights` take three: the previous pass read `weights` and reduce_scratch before
+    // a barrier this pass has passed (the one above or below).
+    float pass_max = subgroupMax(score);
+    if (subgroupElect()) reduce_scratch[gl_SubgroupID] = pass_max;
+    barrier();
+    for (uint s = 0; s < gl_NumSubgroups; ++s) pass_max = max(pass_max, reduce_scratch[s]);
+    float new_max = max(running_max, pass_max);
+    float correction = exp(running_max - new_max);  // 0 on the first pass
+    float weight = lane < count ? exp(score - new_max) : 0.0;
+#else
     float new_max = max(running_max, workgroup_max(score));
     float correction = exp(running_max - new_max);  // 0 on the first pass
     float weight = lane < count ? exp(score - new_max) : 0.0;
     barrier();  // the previous pass has finished reading `weights`
+#endif
     weights[lane] = weight;
     barrier();
     lane_sum = lane_sum * correction + weight;
@@ -336,9 +347,20 @@ void main() {
       }
     }
   }
+#ifdef USE_SUBGROUP_ARITHMETIC
+  // The denominator's subgroup sums share the value sums' barrier (the last pass read
+  // reduce_scratch before its barrier of `weights`).
+  float subgroup_sum = subgroupAdd(lane_sum);
+  if (subgroupElect()) reduce_scratch[gl_SubgroupID] = subgroup_sum;
+  group_sums[lane] = acc;
+  barrier();
+  float running_sum = 0.0;
+  for (uint s = 0; s < gl_NumSubgroups; ++s) running_sum += reduce_scratch[s];
+#else
   float running_sum = workgroup_sum(lane_sum);
   group_sums[lane] = acc;
   barrier();
+#endif
   if (lane < dim4) {
     vec4 total = vec4(0.0);
     for (uint g = 0; g < groups; ++g) total += group_sums[g * dim4 + lane];
