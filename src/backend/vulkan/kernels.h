@@ -64,6 +64,10 @@ struct MatVecFusions {
   // is then not read; matvec_reads_quantized_x must hold). With norm_weight, that producer applied
   // the norm weights, and this mat-vec applies the RMS scale (norm_eps) of the values it quantized.
   const BufferRange* quantized_x = nullptr;
+  // With quantized_x: the rows of the widest other mat-vec that reads the same quantized x (0:
+  // none), which runs beside this one with no barrier between (a layer's q, k and v). Kernels
+  // that fit fewer workgroups on the GPU at once may then take a variant with fewer registers.
+  uint64_t side_by_side_rows = 0;
   // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes) for the
   // mat-vecs that read it next (their quantized_x), as y times quantize_norm_weight where that is
   // set (the next RMS norm's weights). matvec_quantizes_output must hold.

@@ -93,6 +93,16 @@ constexpr PipelineRecord kRecords[] = {
     // rows per subgroup Qwen3-4B lost 8 %.
     QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_pair",
                                  "matvec_int8_q8_0_prequantized_pair"),
+    // Q8_0's q, k and v (kernels.cpp, prequantized_kernel), without the runtime pair flag: 32 and
+    // 40 registers on the H200 where the flag's take 64, so that the workgroups of all three fit
+    // its SMs at once (three mat-vecs of 2048 or 4096 + 1024 + 1024 rows are 384 workgroups of 16
+    // rows; at 64 registers 264 run at a time). Each alone runs slower, yet the step gains:
+    // SmolLM2-1.7B Q8_0 +0.6 %, Qwen3-4B Q8_0 +0.8 %; v alone so lost 2.5 %, and the vocabulary
+    // projection 0.6 % (docs/perf/README.md, v12).
+    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_unpaired",
+                                 "matvec_int8_q8_0_prequantized_unpaired"),
+    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_rope_unpaired",
+                                 "matvec_int8_q8_0_prequantized_rope_unpaired"),
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;

@@ -440,6 +440,11 @@ void CompiledPlan::record_folded_matvec(CommandSequence& sequence, size_t index,
       consumer != handoff_of_consumer_.end() && handoffs_[consumer->second].producer >= first_op) {
     quantized_x = whole(handoff_buffers_[consumer->second]);
     fusions.quantized_x = &quantized_x;
+    for (size_t sibling : handoffs_[consumer->second].consumers)
+      if (sibling != index)
+        fusions.side_by_side_rows =
+            std::max(fusions.side_by_side_rows,
+                     matrix(std::get<plan::MatVec>(plan_.ops[sibling].kind).weight).rows);
     label += " (x quantized by its producer)";
   }
   BufferRange next_norm_weight;

@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdint>
 #include <cstdio>
 #include <string>
 
@@ -93,28 +95,37 @@ class MatVecEpilogueTest : public VulkanTest {
       x_quantized = &quantized_range;
     }
     const uint32_t first_projection = sequence.dispatch_count();
+    // q, k and v read the same quantized x side by side: the rows of the widest other one.
+    const uint64_t beside_q = x_quantized ? kv_dim : 0;
+    const uint64_t beside_kv = x_quantized ? std::max<uint64_t>(q_rows, kv_dim) : 0;
     if (fused) {
       encode_matvec(sequence, wq, whole(x), whole(q),
                     {.step = &step_range,
                      .rope = &q_rope,
                      .rope_frequencies = &frequency_range,
-                     .quantized_x = x_quantized});
+                     .quantized_x = x_quantized,
+                     .side_by_side_rows = beside_q});
       encode_matvec(sequence, wk, whole(x), whole(k),
                     {.step = &step_range,
                      .rope = &k_rope,
                      .rope_frequencies = &frequency_range,
                      .cache = &key_range,
                      .cache_capacity = capacity,
-                     .quantized_x = x_quantized});
+                     .quantized_x = x_quantized,
+                     .side_by_side_rows = beside_kv});
       encode_matvec(sequence, wv, whole(x), whole(v),
                     {.step = &step_range,
                      .cache = &value_range,
                      .cache_capacity = capacity,
-                     .quantized_x = x_quantized});
+                     .quantized_x = x_quantized,
+                     .side_by_side_rows = beside_kv});
     } else {
-      encode_matvec(sequence, wq, whole(x), whole(q), {.quantized_x = x_quantized});
-      encode_matvec(sequence, wk, whole(x), whole(k), {.quantized_x = x_quantized});
-      encode_matvec(sequence, wv, whole(x), whole(v), {.quantized_x = x_quantized});
+      encode_matvec(sequence, wq, whole(x), whole(q),
+                    {.quantized_x = x_quantized, .side_by_side_rows = beside_q});
+      encode_matvec(sequence, wk, whole(x), whole(k),
+                    {.quantized_x = x_quantized, .side_by_side_rows = beside_kv});
+      encode_matvec(sequence, wv, whole(x), whole(v),
+                    {.quantized_x = x_quantized, .side_by_side_rows = beside_kv});
       encode_rope(sequence, whole(q), step_range, frequency_range, q_rope);
       encode_rope(sequence, whole(k), step_range, frequency_range, k_rope);
       encode_kv_store(sequence, whole(k), whole(v),
@@ -195,9 +206,10 @@ TEST_P(MatVecEpilogueKernelTest, RopeAndStoreMatchTheirOwnKernels) {
           chosen, param.type, shape, capacity, pos, int8,
           case_name({param, 0}) + " head_dim " + std::to_string(shape.head_dim),
           param.kernel == Kernel::Int8Prequantized);
-      // Q8_0's rotated rows read quantized come one per subgroup, the pair's across subgroups.
+      // Q8_0's rotated rows read quantized come one per subgroup, the pair's across subgroups,
+      // in the variant without the SwiGLU pair's registers (q beside k and v).
       if (param.kernel == Kernel::Int8Prequantized && param.type == TensorType::Q8_0) {
-        EXPECT_EQ(kernel, "matvec_int8_q8_0_prequantized_one_row_rope");
+        EXPECT_EQ(kernel, "matvec_int8_q8_0_prequantized_one_row_rope_unpaired");
       }
     }
   }

@@ -258,7 +258,10 @@ class QuantizedHandoffTest : public VulkanTest {
       const WeightMatrix consumer{&consumer_buffers[c], 0, shape.consumer_types[c],
                                   shape.consumer_rows, rows};
       ASSERT_TRUE(matvec_reads_quantized_x(pipelines(true), consumer));
-      MatVecFusions consumer_fusions{.quantized_x = &quantized_range};
+      // The consumers read the same quantized x side by side, as a layer's q, k and v.
+      MatVecFusions consumer_fusions{
+          .quantized_x = &quantized_range,
+          .side_by_side_rows = shape.consumer_types.size() > 1 ? shape.consumer_rows : 0};
       if (shape.next_norm) {
         consumer_fusions.norm_weight = &norm_range;
         consumer_fusions.norm_eps = kNormEps;
@@ -275,10 +278,12 @@ class QuantizedHandoffTest : public VulkanTest {
     ASSERT_EQ(infos.size(), 1 + shape.consumer_types.size());
     EXPECT_EQ(infos[0].kernel, kernel_name("matvec_int8_", type) +
                                    (shape.form == ProducerForm::Swiglu ? pair_suffix(type) : ""));
-    // (Consumers without a RoPE or a pair take the one-row-per-subgroup record.)
+    // (Consumers without a RoPE or a pair take the one-row-per-subgroup record; Q8_0's, side by
+    // side and short, its variant without the pair's registers.)
     for (size_t c = 0; c < shape.consumer_types.size(); ++c)
       EXPECT_EQ(infos[1 + c].kernel,
-                kernel_name("matvec_int8_", shape.consumer_types[c]) + "_prequantized_one_row");
+                kernel_name("matvec_int8_", shape.consumer_types[c]) + "_prequantized_one_row" +
+                    (shape.consumer_types[c] == TensorType::Q8_0 ? "_unpaired" : ""));
 
     const std::string label = type_label(type) + " " + form_label(shape.form) +
                               (shape.next_norm ? " normed" : "") + " rows=" + std::to_string(rows) +
@@ -411,18 +416,27 @@ TEST_F(QuantizedHandoffTest, SeveralPassesPerWorkgroup) {
 
 // A layer's feed-forward chain, where the middle mat-vec is both a consumer and a producer:
 // attn_out + residual quantizes with ffn_norm's weights; gate + up + SwiGLU reads that (applying
-// the RMS scale) and quantizes its own output; down reads it.
-TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
+// the RMS scale) and quantizes its own output; down + residual reads it and quantizes its output
+// for the next layer (with the next attn_norm's weights).
+struct ChainTypes {
+  TensorType type, down_type;
+};
+
+class QuantizedHandoffChainTest : public QuantizedHandoffTest,
+                                  public ::testing::WithParamInterface<ChainTypes> {};
+
+TEST_P(QuantizedHandoffChainTest, ConsumerThatAlsoProduces) {
   if (unavailable()) GTEST_SKIP() << "the device has no integer dot products";
-  const uint64_t embd = 512, attn = 256, ff = 512, out_rows = 29;
-  const TensorType type = TensorType::Q4_K, down_type = TensorType::Q6_K;
+  const uint64_t embd = 512, attn = 256, ff = 512;
+  const TensorType type = GetParam().type, down_type = GetParam().down_type;
   const std::vector<uint8_t> attn_out = make_weights(type, embd, attn, 101, false);
   const std::vector<uint8_t> gate = make_weights(type, ff, embd, 102, false);
   const std::vector<uint8_t> up = make_weights(type, ff, embd, 103, false);
-  const std::vector<uint8_t> down = make_weights(down_type, out_rows, ff, 104, false);
+  const std::vector<uint8_t> down = make_weights(down_type, embd, ff, 104, false);
   const std::vector<float> attention = random_floats(attn, 105);
   const std::vector<float> residual = random_floats(embd, 106);
   const std::vector<float> ffn_norm = random_floats(embd, 107, 0.5f, 1.5f);
+  const std::vector<float> next_norm = random_floats(embd, 108, 0.5f, 1.5f);
 
   Buffer attn_out_buffer = upload_bytes(device_layout(type, embd, attn, attn_out), "attn_out");
   std::vector<uint8_t> pair = device_layout(type, ff, embd, gate);
@@ -430,17 +444,20 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
   const std::vector<uint8_t> up_device = device_layout(type, ff, embd, up);
   pair.insert(pair.end(), up_device.begin(), up_device.end());
   Buffer pair_buffer = upload_bytes(pair, "gate + up");
-  Buffer down_buffer = upload_bytes(device_layout(down_type, out_rows, ff, down), "down");
+  Buffer down_buffer = upload_bytes(device_layout(down_type, embd, ff, down), "down");
   Buffer attention_buffer = upload_floats(attention, "attention");
   Buffer x_buffer = upload_floats(residual, "x");
   Buffer norm_buffer = upload_floats(ffn_norm, "ffn_norm");
+  Buffer next_norm_buffer = upload_floats(next_norm, "next attn_norm");
   Buffer swiglu_buffer = make_buffer(ff * sizeof(float), MemoryRole::Activations, "swiglu");
-  Buffer out_buffer = make_buffer(out_rows * sizeof(float), MemoryRole::Activations, "out");
   Buffer quantized_x = make_quantized_buffer(embd);
   Buffer quantized_swiglu = make_quantized_buffer(ff);
+  Buffer quantized_next = make_quantized_buffer(embd);
   const BufferRange norm_range = whole(norm_buffer);
+  const BufferRange next_norm_range = whole(next_norm_buffer);
   const BufferRange quantized_x_range = whole(quantized_x);
   const BufferRange quantized_swiglu_range = whole(quantized_swiglu);
+  const BufferRange quantized_next_range = whole(quantized_next);
   const WeightMatrix gate_matrix{&pair_buffer, 0, type, ff, embd};
   const WeightMatrix up_matrix{&pair_buffer, up_offset, type, ff, embd};
 
@@ -457,23 +474,29 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
                  .swiglu_up = &up_matrix,
                  .quantized_x = &quantized_x_range,
                  .quantize_output = &quantized_swiglu_range});
-  encode_matvec(sequence, {&down_buffer, 0, down_type, out_rows, ff}, whole(swiglu_buffer),
-                whole(out_buffer), {.quantized_x = &quantized_swiglu_range});
+  encode_matvec(sequence, {&down_buffer, 0, down_type, embd, ff}, whole(swiglu_buffer),
+                whole(x_buffer),
+                {.accumulate = true,
+                 .quantized_x = &quantized_swiglu_range,
+                 .quantize_output = &quantized_next_range,
+                 .quantize_norm_weight = &next_norm_range});
   sequence.end();
   sequence.submit_and_wait();
   const std::vector<CommandInfo>& infos = sequence.command_infos();
   ASSERT_EQ(infos.size(), 3u);
-  // The K-quants' pair variant; Q8_0 takes the pair as a flag, in its one-row record.
+  // The K-quants' pair variant, Q8_0's one-row one; down, which quantizes its output, in the
+  // one-row record that keeps the runtime pair flag's registers (not "_unpaired").
   EXPECT_EQ(infos[1].kernel, kernel_name("matvec_int8_", type) + "_prequantized" +
-                                 (pair_suffix(type).empty() ? "_one_row" : pair_suffix(type)));
+                                 (pair_suffix(type).empty() ? "_one_row_pair" : pair_suffix(type)));
+  EXPECT_EQ(infos[2].kernel, kernel_name("matvec_int8_", down_type) + "_prequantized_one_row");
 
   std::vector<float> expected_x =
       reference_matvec(type, attn_out, embd, attn, int8_quantized(type, attention));
   for (uint64_t i = 0; i < embd; ++i) expected_x[i] += residual[i];
-  const std::vector<float> x = download_floats(x_buffer, embd);
-  EXPECT_LE(nmse(x, expected_x), kInt8Tolerance);
   const QuantizedVector x_quantized = download_quantized(quantized_x, embd);
-  expect_quantized(x_quantized, x, ffn_norm);
+  // (x_buffer now holds the down projection's sum: the quantized x is checked against the
+  // expected one.)
+  expect_quantized(x_quantized, expected_x, ffn_norm);
 
   const std::vector<float> gate_input = dequantize(x_quantized, /*normed=*/true);
   const std::vector<float> gate_y = reference_matvec(type, gate, ff, embd, gate_input);
@@ -485,13 +508,26 @@ TEST_F(QuantizedHandoffTest, ConsumerThatAlsoProduces) {
   const QuantizedVector swiglu_quantized = download_quantized(quantized_swiglu, ff);
   expect_quantized(swiglu_quantized, swiglu, std::vector<float>(ff, 1.0f));
 
-  const double down_error =
-      nmse(download_floats(out_buffer, out_rows),
-           reference_matvec(down_type, down, out_rows, ff, dequantize(swiglu_quantized, false)));
-  std::printf("[nmse] handoff chain subgroup=%u: swiglu %.3g, down %.3g\n",
-              context().info().subgroup_size, swiglu_error, down_error);
+  std::vector<float> expected_out =
+      reference_matvec(down_type, down, embd, ff, dequantize(swiglu_quantized, false));
+  const std::vector<float> x_after = download_floats(x_buffer, embd);
+  for (uint64_t i = 0; i < embd; ++i) expected_out[i] += expected_x[i];
+  const double down_error = nmse(x_after, expected_out);
+  std::printf("[nmse] handoff chain %s subgroup=%u: swiglu %.3g, down %.3g\n",
+              type_label(type).c_str(), context().info().subgroup_size, swiglu_error, down_error);
   EXPECT_LE(down_error, kInt8Tolerance);
+  expect_quantized(download_quantized(quantized_next, embd), x_after, next_norm);
 }
+
+std::string chain_name(const ::testing::TestParamInfo<ChainTypes>& chain) {
+  return type_label(chain.param.type) + "_" + type_label(chain.param.down_type);
+}
+
+// Q4_K with a Q6_K down projection (Q4_K_M's mix), and Q8_0.
+INSTANTIATE_TEST_SUITE_P(Chains, QuantizedHandoffChainTest,
+                         ::testing::Values(ChainTypes{TensorType::Q4_K, TensorType::Q6_K},
+                                           ChainTypes{TensorType::Q8_0, TensorType::Q8_0}),
+                         chain_name);
 
 // The embedding as a producer (the first layer's q, k and v read its row quantized, times their
 // norm's weights): its row as before, the row quantized as the mat-vecs quantize theirs, and a
@@ -571,6 +607,45 @@ TEST_F(QuantizedHandoffTest, OnlyInt8KernelsOfWholeGroupsTakePart) {
         << type_label(type);
   // Levels, then a scale and a sum of squares per group, in words.
   EXPECT_EQ(quantized_activation_bytes(512), 4u * (512 / 4 + 2 * 512 / kGroup));
+}
+
+// Q8_0 mat-vecs that read a quantized x side by side (a layer's q, k and v) take the "_unpaired"
+// variants where each of them has at most 4096 rows and none quantizes its output; a mat-vec
+// alone, one beside a taller one, or one that quantizes its output keeps the one-row record.
+TEST_F(QuantizedHandoffTest, SideBySideQ8_0MatVecsTakeTheUnpairedVariant) {
+  if (unavailable()) GTEST_SKIP() << "the device has no integer dot products";
+  const uint64_t cols = 256, rows = 32;
+  Buffer weights =
+      upload_bytes(device_layout(TensorType::Q8_0, rows, cols,
+                                 make_weights(TensorType::Q8_0, rows, cols, 141, false)),
+                   "weights");
+  Buffer x = make_buffer(cols * sizeof(float));
+  Buffer y = make_buffer(rows * sizeof(float));
+  Buffer quantized_x = make_quantized_buffer(cols);
+  Buffer quantized_y = make_quantized_buffer(rows);
+  const BufferRange quantized_x_range = whole(quantized_x);
+  const BufferRange quantized_y_range = whole(quantized_y);
+  struct Case {
+    uint64_t side_by_side_rows;
+    bool quantizes;
+    const char* kernel;
+  };
+  for (const Case& c : {Case{0, false, "matvec_int8_q8_0_prequantized_one_row"},
+                        Case{rows, false, "matvec_int8_q8_0_prequantized_one_row_unpaired"},
+                        Case{4096, false, "matvec_int8_q8_0_prequantized_one_row_unpaired"},
+                        Case{4097, false, "matvec_int8_q8_0_prequantized_one_row"},
+                        Case{rows, true, "matvec_int8_q8_0_prequantized_one_row"}}) {
+    CommandSequence sequence(pipelines(true));
+    sequence.begin();
+    encode_matvec(sequence, {&weights, 0, TensorType::Q8_0, rows, cols}, whole(x), whole(y),
+                  {.quantized_x = &quantized_x_range,
+                   .side_by_side_rows = c.side_by_side_rows,
+                   .quantize_output = c.quantizes ? &quantized_y_range : nullptr});
+    sequence.end();
+    ASSERT_EQ(sequence.command_infos().size(), 1u);
+    EXPECT_EQ(sequence.command_infos()[0].kernel, c.kernel)
+        << "beside " << c.side_by_side_rows << " rows" << (c.quantizes ? ", quantizing" : "");
+  }
 }
 
 }  // namespace

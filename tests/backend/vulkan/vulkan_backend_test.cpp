@@ -144,6 +144,42 @@ TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
   }
 }
 
+// A Q8_0 layer's q, k and v read the same quantized x side by side and take the variants without
+// the SwiGLU pair's registers (kernels.cpp, "_unpaired"); the mat-vecs that quantize their output
+// (attn_out, the gate/up pair, down) and the output projection, alone, keep the one-row records.
+TEST(VulkanKernelChoiceTest, Q8_0QkvRunSideBySideWithFewerRegisters) {
+  QUANT_REQUIRE_SHARED();
+  const std::string skip = vulkan_unavailable_reason();
+  if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
+  for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen3-Q8_0.gguf"}) {
+    const model::Model model =
+        model::Model::load(quant::test::shared_path(std::string("data/models/") + file));
+    VulkanBackend gpu(model.plan(),
+                      {.context_length = kContextLength, .validation = true, .pipelines = {}});
+    keep_vulkan_libraries_loaded();
+    const std::optional<TokenProfile> profile = gpu.forward_profiled(1, 0);
+    ASSERT_TRUE(profile.has_value());
+    if (std::none_of(profile->dispatches.begin(), profile->dispatches.end(),
+                     [](const DispatchTiming& d) { return d.kernel.starts_with("matvec_int8_"); }))
+      GTEST_SKIP() << "the device has no integer dot products";
+    size_t side_by_side = 0, alone = 0, layers = 0;
+    for (const DispatchTiming& dispatch : profile->dispatches) {
+      layers = std::max(layers, static_cast<size_t>(dispatch.layer + 1));
+      if (!dispatch.kernel.starts_with("matvec_")) continue;
+      const bool qkv = dispatch.op.find("MatVec 'q'") != std::string::npos ||
+                       dispatch.op.find("MatVec 'k'") != std::string::npos ||
+                       dispatch.op.find("MatVec 'v'") != std::string::npos;
+      EXPECT_EQ(dispatch.kernel.ends_with("_unpaired"), qkv)
+          << file << ": " << dispatch.op << " in " << dispatch.kernel;
+      ++(qkv ? side_by_side : alone);
+    }
+    EXPECT_EQ(side_by_side, 3 * layers) << file;
+    EXPECT_EQ(alone, 3 * layers + 1) << file;
+    for (const std::string& message : gpu.context().validation_messages())
+      ADD_FAILURE() << "validation message: " << message;
+  }
+}
+
 constexpr double kExact = 1e-8;
 constexpr double kQuantizedActivations = 5e-3;
 

@@ -334,10 +334,12 @@ void main() {
   // run time gives every mat-vec the registers of the pair's loads (on the H200: +2.5 % SmolLM2,
   // +3.9 % Qwen3-4B). The other types keep the flag: split so, Q8_0 lost 3-4 % (docs/perf, v4),
   // its other kernels being faster with those registers (v10); only its prequantized pair at one
-  // row per subgroup has a variant of its own (v11).
+  // row per subgroup has a variant of its own (v11), and its q, k and v take "_unpaired" variants
+  // (UNPAIRED_KERNEL), whose fewer registers fit all three mat-vecs' workgroups on the GPU at once
+  // (v12).
 #if defined(SWIGLU_PAIR_KERNEL)
   const bool paired = true;
-#elif defined(Q8_K_ACTIVATIONS)
+#elif defined(Q8_K_ACTIVATIONS) || defined(UNPAIRED_KERNEL)
   const bool paired = false;
 #else
   bool paired = (pc.flags & SWIGLU_PAIR) != 0u;
