@@ -95,10 +95,10 @@ constexpr PipelineRecord kRecords[] = {
                                  "matvec_int8_q8_0_prequantized_pair"),
     // Q8_0's q, k and v (kernels.cpp, prequantized_kernel), without the runtime pair flag: 32 and
     // 40 registers on the H200 where the flag's take 64, so that the workgroups of all three fit
-    // its SMs at once (three mat-vecs of 2048 or 4096 + 1024 + 1024 rows are 384 workgroups of 16
-    // rows; at 64 registers 264 run at a time). Each alone runs slower, yet the step gains:
-    // SmolLM2-1.7B Q8_0 +0.6 %, Qwen3-4B Q8_0 +0.8 %; v alone so lost 2.5 %, and the vocabulary
-    // projection 0.6 % (docs/perf/README.md, v12).
+    // its SMs at once (SmolLM2-1.7B's 3 x 2048 rows and Qwen3-4B's 4096 + 2 x 1024 are 384
+    // workgroups of 16 rows; at 64 registers 264 run at a time). Each alone runs slower, yet the
+    // step gains: SmolLM2-1.7B Q8_0 +0.6 %, Qwen3-4B Q8_0 +0.8 %; v alone so lost 2.5 %, and the
+    // vocabulary projection 0.6 % (docs/perf/README.md, v12).
     QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_unpaired",
                                  "matvec_int8_q8_0_prequantized_unpaired"),
     QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_rope_unpaired",
