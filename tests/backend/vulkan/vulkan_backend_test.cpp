@@ -22,6 +22,17 @@ namespace {
 
 constexpr uint32_t kContextLength = 64;
 
+// A model of the shared reference set (data/models/<file>).
+model::Model shared_model(const std::string& file) {
+  return model::Model::load(quant::test::shared_path("data/models/" + file));
+}
+
+// Fails the test for every message the validation layer gave `backend`.
+void expect_no_validation_messages(const VulkanBackend& backend) {
+  for (const std::string& message : backend.context().validation_messages())
+    ADD_FAILURE() << "validation message: " << message;
+}
+
 struct ModelCase {
   const char* file;
   // Per-op and logits NMSE bound. Models with F32/F16 weights agree to rounding; for quantized
@@ -40,8 +51,7 @@ TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
   QUANT_REQUIRE_SHARED();
   const std::string skip = vulkan_unavailable_reason();
   if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
-  const model::Model model =
-      model::Model::load(quant::test::shared_path(std::string("data/models/") + GetParam().file));
+  const model::Model model = shared_model(GetParam().file);
   const plan::Plan& plan = model.plan();
 
   cpu::CpuBackend cpu(plan, cpu::CpuBackendOptions{.threads = 1, .context_length = kContextLength});
@@ -100,8 +110,7 @@ TEST_P(VulkanBackendTest, MatchesTheCpuBackend) {
   std::printf("[nmse] backend %s subgroup=%u: worst op %.3g, worst logits over %zu tokens %.3g\n",
               GetParam().file, gpu.context().info().subgroup_size, worst_op, std::size(tokens),
               worst);
-  for (const std::string& message : gpu.context().validation_messages())
-    ADD_FAILURE() << "validation message: " << message;
+  expect_no_validation_messages(gpu);
 }
 
 // The token-by-token prefill (the path of plans without batch kernels; batched_prefill_test.cpp
@@ -112,8 +121,7 @@ TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
   const std::string skip = vulkan_unavailable_reason();
   if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
   for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen35-f16.gguf"}) {
-    const model::Model model =
-        model::Model::load(quant::test::shared_path(std::string("data/models/") + file));
+    const model::Model model = shared_model(file);
     const VulkanBackendOptions options{.context_length = kContextLength,
                                        .validation = true,
                                        .pipelines = {},
@@ -138,9 +146,8 @@ TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
     const DeviceCounters step_counts = *stepped.device_counters();
     EXPECT_EQ(prefill_counts.submits, step_counts.submits) << file;
     EXPECT_LT(prefill_counts.dispatches, step_counts.dispatches) << file;
-    for (VulkanBackend* backend : {&batched, &stepped})
-      for (const std::string& message : backend->context().validation_messages())
-        ADD_FAILURE() << "validation message: " << message;
+    expect_no_validation_messages(batched);
+    expect_no_validation_messages(stepped);
   }
 }
 
@@ -152,8 +159,7 @@ TEST(VulkanKernelChoiceTest, Q8_0QkvRunSideBySideWithFewerRegisters) {
   const std::string skip = vulkan_unavailable_reason();
   if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
   for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen3-Q8_0.gguf"}) {
-    const model::Model model =
-        model::Model::load(quant::test::shared_path(std::string("data/models/") + file));
+    const model::Model model = shared_model(file);
     VulkanBackend gpu(model.plan(),
                       {.context_length = kContextLength, .validation = true, .pipelines = {}});
     keep_vulkan_libraries_loaded();
@@ -175,8 +181,7 @@ TEST(VulkanKernelChoiceTest, Q8_0QkvRunSideBySideWithFewerRegisters) {
     }
     EXPECT_EQ(side_by_side, 3 * layers) << file;
     EXPECT_EQ(alone, 3 * layers + 1) << file;
-    for (const std::string& message : gpu.context().validation_messages())
-      ADD_FAILURE() << "validation message: " << message;
+    expect_no_validation_messages(gpu);
   }
 }
 
