@@ -286,6 +286,72 @@ void fold_into_attention(const plan::Plan& plan, size_t index, FusionPlan& fusio
   fusions.folded[*k_index] = true;
 }
 
+// The MatVec op whose output the Rope at `rope` reads: the last writer of its buffer, or of its
+// folded per-head norm's input.
+std::optional<size_t> matvec_before_rope(const plan::Plan& plan, size_t rope,
+                                         const FusionPlan& fusions) {
+  size_t reader = rope;
+  plan::BufferId in = std::get<plan::Rope>(plan.ops[rope].kind).buf;
+  if (const std::optional<size_t> norm = fusions.folds[rope].norm) {
+    reader = *norm;
+    in = std::get<plan::RmsNorm>(plan.ops[*norm].kind).in;
+  }
+  const std::optional<size_t> writer = last_writer(plan, reader, in);
+  if (!writer || as<plan::MatVec>(plan, *writer) == nullptr) return std::nullopt;
+  return writer;
+}
+
+// Marks the q, k and v mat-vecs of the attention at `index` (whose preparation is folded in) as
+// one mat-vec: they read one input with one norm, their weights have one type and row length, the
+// ops from the first of them to the attention are theirs and the preparation's (so that all three
+// may run at the first one's place), and nothing else reads what they write (their rows go to one
+// buffer instead, which the attention reads).
+void fold_qkv_matvecs(const plan::Plan& plan, size_t index, FusionPlan& fusions) {
+  const OpFolds& fold = fusions.folds[index];
+  if (!fold.q_rope) return;
+  const auto& store = std::get<plan::KvStore>(plan.ops[*fold.kv_store].kind);
+  const std::optional<size_t> q = matvec_before_rope(plan, *fold.q_rope, fusions);
+  const std::optional<size_t> k = matvec_before_rope(plan, *fold.k_rope, fusions);
+  const std::optional<size_t> v = last_writer(plan, *fold.kv_store, store.v);
+  if (!q || !k || !v || as<plan::MatVec>(plan, *v) == nullptr) return;
+  const std::array<size_t, 3> matvecs{*q, *k, *v};
+  const size_t first = std::min({*q, *k, *v});
+  for (size_t m : matvecs) {
+    const OpFolds& m_fold = fusions.folds[m];
+    if (fusions.folded[m] || m_fold.swiglu_up || m_fold.residual_add || m_fold.rope ||
+        m_fold.kv_store || m_fold.norm != fusions.folds[*q].norm)
+      return;
+  }
+  const auto& q_op = std::get<plan::MatVec>(plan.ops[*q].kind);
+  const plan::WeightRef& q_weight = plan.weight(q_op.weight);
+  for (size_t m : {*k, *v}) {
+    const auto& op = std::get<plan::MatVec>(plan.ops[m].kind);
+    const plan::WeightRef& weight = plan.weight(op.weight);
+    if (op.in != q_op.in || weight.type != q_weight.type ||
+        weight.row_length() != q_weight.row_length())
+      return;
+  }
+  std::vector<size_t> own = {*q, *k, *v, *fold.q_rope, *fold.k_rope, *fold.kv_store, index};
+  for (size_t rope : {*fold.q_rope, *fold.k_rope})
+    if (fusions.folds[rope].norm) own.push_back(*fusions.folds[rope].norm);
+  for (size_t i = first + 1; i < index; ++i)
+    if (std::find(own.begin(), own.end(), i) == own.end()) return;
+  // The dispatch writes the rows elsewhere: no other op may read these outputs before something
+  // writes them again.
+  for (size_t m : matvecs) {
+    const plan::BufferId out = std::get<plan::MatVec>(plan.ops[m].kind).out;
+    if (out == plan.logits) return;
+    for (size_t i = first + 1; i < plan.ops.size(); ++i) {
+      if (std::find(own.begin(), own.end(), i) != own.end()) continue;
+      if (reads(plan.ops[i], out)) return;
+      if (writes(plan.ops[i], out)) break;
+    }
+  }
+  fusions.folds[index].qkv_matvecs = matvecs;
+  fusions.qkv_triples.push_back({q_op.weight, std::get<plan::MatVec>(plan.ops[*k].kind).weight,
+                                 std::get<plan::MatVec>(plan.ops[*v].kind).weight});
+}
+
 }  // namespace
 
 FusionPlan plan_fusions(const plan::Plan& plan) {
@@ -299,6 +365,7 @@ FusionPlan plan_fusions(const plan::Plan& plan) {
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_store_into_matvecs(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_rope(plan, i, fusions);
   for (size_t i = 0; i < plan.ops.size(); ++i) fold_into_attention(plan, i, fusions);
+  for (size_t i = 0; i < plan.ops.size(); ++i) fold_qkv_matvecs(plan, i, fusions);
   return fusions;
 }
 

@@ -9,11 +9,15 @@
 //   - a per-head RMS norm, into the RoPE of those heads (qwen3's q/k norms);
 //   - the KV store, into the RoPE of the keys it stores, where the mat-vecs do not take it;
 //   - the RoPEs of q and of the stored keys, each with its per-head norm, and that KV store, into
-//     the attention that reads them (qwen3, and qwen35's full-attention layers).
+//     the attention that reads them (qwen3, and qwen35's full-attention layers);
+//   - then the q, k and v mat-vecs of such an attention into one mat-vec of their matrices back
+//     to back (one dispatch where three were), whose rows the attention reads (plan_compiler.h
+//     records it where they share their input on the device).
 // A fold happens only when it cannot change what any op reads: the folded op's output is read by
 // nothing else before it is overwritten, and no op in between touches the buffers involved. The
 // observed recording (forward_observed) does not fold, so every op's output stays visible.
 
+#include <array>
 #include <cstddef>
 #include <optional>
 #include <utility>
@@ -37,6 +41,11 @@ struct OpFolds {
   // folded into it (their `norm`).
   std::optional<size_t> q_rope;
   std::optional<size_t> k_rope;
+  // Attention with q_rope: the q, k and v MatVec ops (in that order) whose outputs it prepares,
+  // which may run as one mat-vec at the first of them: same input, norm, weight type and row
+  // length, no op between them and the attention but theirs and the preparation's, and nothing
+  // else reading their outputs.
+  std::optional<std::array<size_t, 3>> qkv_matvecs;
 };
 
 struct FusionPlan {
@@ -44,6 +53,8 @@ struct FusionPlan {
   std::vector<OpFolds> folds;  // per op (only MatVec, Rope and Attention ops have folds)
   // (gate, up) weights that must lie back to back in one device buffer.
   std::vector<std::pair<plan::WeightId, plan::WeightId>> swiglu_pairs;
+  // (q, k, v) weights of OpFolds::qkv_matvecs that must lie back to back in one device buffer.
+  std::vector<std::array<plan::WeightId, 3>> qkv_triples;
 };
 
 FusionPlan plan_fusions(const plan::Plan& plan);

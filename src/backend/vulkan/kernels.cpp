@@ -53,11 +53,11 @@ constexpr uint64_t kInt8TargetWorkgroups = 512;
 // (Qwen3-4B's Q6_K output projection 104 -> 117 us; docs/perf/README.md, v8).
 constexpr uint64_t kKQuantOneRowRowsBelow = 4096;
 // The "_unpaired" records (pipelines.cpp) serve the prequantized mat-vecs that run side by side
-// (MatVecFusions::side_by_side_rows), neither take a SwiGLU pair nor quantize their output, and
-// have, like each of the others, at most this many rows: a llama or qwen3 layer's q, k and v. Not
-// qwen35's (its q, or its linear layers' qkv, of 8192 rows, beside shorter ones: Qwen3.5-4B Q8_0
-// lost 2.8 % with the shorter ones alone so), nor the vocabulary projection (alone, reading at full
-// bandwidth: -0.6 %).
+// (MatVecFusions::side_by_side_rows) or back to back as one (part_rows), neither take a SwiGLU pair
+// nor quantize their output, and have, like each of the others, at most this many rows: a llama or
+// qwen3 layer's q, k and v. Not qwen35's (its q, or its linear layers' qkv, of 8192 rows, beside
+// shorter ones: Qwen3.5-4B Q8_0 lost 2.8 % with the shorter ones alone so), nor the vocabulary
+// projection (alone, reading at full bandwidth: -0.6 %).
 constexpr uint64_t kUnpairedRowsAtMost = 4096;
 struct EmbedPush {
   uint32_t cols, first_row, rows, row_bytes, weight_offset, flags;
@@ -188,10 +188,11 @@ MatVecKernel prequantized_kernel(const Pipelines& pipelines, const WeightMatrix&
   if (const std::optional<std::string> rope_row = int8_variant(kernel, "_one_row_rope");
       rope_row && fusions.rope != nullptr && int8_rows_per_pass(pipelines, *rope_row) % 2 == 0)
     kernel.name = *rope_row;
+  const uint64_t rows = fusions.part_rows != 0 ? fusions.part_rows : weights.rows;
   if (const std::optional<std::string> unpaired = int8_variant(kernel, "_unpaired");
-      unpaired && fusions.side_by_side_rows != 0 && fusions.swiglu_up == nullptr &&
-      fusions.quantize_output == nullptr &&
-      std::max(weights.rows, fusions.side_by_side_rows) <= kUnpairedRowsAtMost)
+      unpaired && (fusions.side_by_side_rows != 0 || fusions.part_rows != 0) &&
+      fusions.swiglu_up == nullptr && fusions.quantize_output == nullptr &&
+      std::max(rows, fusions.side_by_side_rows) <= kUnpairedRowsAtMost)
     kernel.name = *unpaired;
   return kernel;
 }

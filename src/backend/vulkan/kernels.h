@@ -68,6 +68,10 @@ struct MatVecFusions {
   // none), which runs beside this one with no barrier between (a layer's q, k and v). Kernels
   // that fit fewer workgroups on the GPU at once may then take a variant with fewer registers.
   uint64_t side_by_side_rows = 0;
+  // W is matrices that would otherwise run side by side, back to back as one (a layer's q, k and
+  // v: one dispatch where three were): the rows of the widest of them (0: W is one matrix). Kernels
+  // choose as for those matrices, side by side.
+  uint64_t part_rows = 0;
   // y is also quantized into quantize_output (quantized_activation_bytes(W's rows) bytes) for the
   // mat-vecs that read it next (their quantized_x), as y times quantize_norm_weight where that is
   // set (the next RMS norm's weights). matvec_quantizes_output must hold.

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <type_traits>
 #include <variant>
@@ -85,6 +86,7 @@ CompiledPlan::CompiledPlan(Pipelines& pipelines, Transfer& transfer, const plan:
   }
   unfold_epilogues_that_do_not_fit(pipelines);
   plan_handoffs(pipelines, transfer);
+  plan_qkv_matvecs(pipelines, transfer);
 
   for (const plan::BufferDecl& buffer : plan.buffers)
     activations_.emplace_back(context, float_bytes(std::max<uint64_t>(buffer.n_floats, 1)),
@@ -183,6 +185,21 @@ void CompiledPlan::upload_weights(Transfer& transfer) {
     weight_offset_of_[up_id.index] = gate_bytes;
     placed[gate_id.index] = placed[up_id.index] = true;
   }
+  // So do the q, k and v matrices that may run as one mat-vec.
+  for (const auto& triple : fusions_.qkv_triples) {
+    uint64_t bytes = 0;
+    for (plan::WeightId id : triple) bytes += matrix_bytes(plan_.weight(id));
+    weight_buffers_.emplace_back(context, bytes, MemoryRole::Weights,
+                                 fmt::format("{} + k + v", plan_.weight(triple[0]).name));
+    uint64_t offset = 0;
+    for (plan::WeightId id : triple) {
+      upload_matrix(transfer, plan_.weight(id), weight_buffers_.back(), offset);
+      weight_buffer_of_[id.index] = weight_buffers_.size() - 1;
+      weight_offset_of_[id.index] = offset;
+      placed[id.index] = true;
+      offset += matrix_bytes(plan_.weight(id));
+    }
+  }
   // Tied weights (one tensor under two ids) share one buffer.
   std::map<std::pair<const uint8_t*, bool>, size_t> uploaded;
   for (size_t i = 0; i < plan_.weights.size(); ++i) {
@@ -277,6 +294,67 @@ void CompiledPlan::plan_handoffs(const Pipelines& pipelines, Transfer& transfer)
   for (const Buffer& buffer : handoff_buffers_) handoff_ranges_.push_back(whole(buffer));
 }
 
+namespace {
+
+// Matrices back to back in one buffer (upload_weights) as one, or a WeightMatrix without a buffer
+// where they are not.
+WeightMatrix back_to_back(const std::array<WeightMatrix, 3>& matrices) {
+  WeightMatrix whole = matrices[0];
+  for (size_t m = 1; m < matrices.size(); ++m) {
+    const uint64_t end = whole.offset + whole.rows * device_row_bytes(whole.type, whole.cols);
+    if (matrices[m].buffer != whole.buffer || matrices[m].offset != end ||
+        matrices[m].type != whole.type || matrices[m].cols != whole.cols)
+      return {};
+    whole.rows += matrices[m].rows;
+  }
+  return whole;
+}
+
+}  // namespace
+
+std::array<WeightMatrix, 3> CompiledPlan::qkv_matrices(size_t attention) const {
+  std::array<WeightMatrix, 3> matrices;
+  const std::array<size_t, 3>& matvecs = *fusions_.folds[attention].qkv_matvecs;
+  for (size_t m = 0; m < 3; ++m)
+    matrices[m] = matrix(std::get<plan::MatVec>(plan_.ops[matvecs[m]].kind).weight);
+  return matrices;
+}
+
+void CompiledPlan::plan_qkv_matvecs(const Pipelines& pipelines, Transfer& transfer) {
+  const uint64_t alignment = pipelines.context().info().min_storage_buffer_offset_alignment;
+  uint64_t most_rows = 0;
+  for (size_t i = 0; i < plan_.ops.size(); ++i) {
+    const std::optional<std::array<size_t, 3>>& matvecs = fusions_.folds[i].qkv_matvecs;
+    if (!matvecs) continue;
+    // All three read x from one handoff, or none does; the attention finds q, k and v in the rows
+    // at offsets it can bind.
+    const auto handoff = [&](size_t m) {
+      const auto found = handoff_of_consumer_.find((*matvecs)[m]);
+      return found == handoff_of_consumer_.end() ? std::nullopt : std::optional(found->second);
+    };
+    const std::array<WeightMatrix, 3> matrices = qkv_matrices(i);
+    const WeightMatrix whole = back_to_back(matrices);
+    if (handoff(1) != handoff(0) || handoff(2) != handoff(0) || whole.buffer == nullptr ||
+        float_bytes(matrices[0].rows) % alignment != 0 ||
+        float_bytes(matrices[1].rows) % alignment != 0)
+      continue;
+    for (size_t m : *matvecs) qkv_matvec_attention_[m] = i;
+    qkv_matvec_attention_[i] = i;
+    most_rows = std::max(most_rows, whole.rows);
+  }
+  if (most_rows > 0)
+    qkv_rows_.emplace(transfer.context(), float_bytes(most_rows), MemoryRole::Activations,
+                      "q/k/v rows");
+}
+
+std::optional<size_t> CompiledPlan::qkv_matvec_of(size_t index, size_t first_op) const {
+  const auto found = qkv_matvec_attention_.find(index);
+  if (found == qkv_matvec_attention_.end()) return std::nullopt;
+  const std::array<size_t, 3>& matvecs = *fusions_.folds[found->second].qkv_matvecs;
+  if (std::min({matvecs[0], matvecs[1], matvecs[2]}) < first_op) return std::nullopt;
+  return found->second;
+}
+
 const BufferRange* CompiledPlan::quantized_output_of(size_t index) const {
   const auto producer = handoff_of_producer_.find(index);
   return producer == handoff_of_producer_.end() ? nullptr : &handoff_ranges_[producer->second];
@@ -348,6 +426,14 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
   for (size_t i = begin; i < end; ++i) {
     const plan::Op& op = plan_.ops[i];
     if (fold && fusions_.folded[i]) continue;
+    if (const std::optional<size_t> attention = fold ? qkv_matvec_of(i, begin) : std::nullopt;
+        attention && *attention != i) {
+      // The three at the first of them.
+      const std::array<size_t, 3>& matvecs = *fusions_.folds[*attention].qkv_matvecs;
+      if (i == std::min({matvecs[0], matvecs[1], matvecs[2]}))
+        record_qkv_matvec(sequence, *attention, begin);
+      continue;
+    }
     sequence.set_label(fmt::format("{} '{}'", plan::kind_name(op.kind), op.name), op.layer);
     if (fold && std::holds_alternative<plan::MatVec>(op.kind)) {
       record_folded_matvec(sequence, i, begin);
@@ -358,7 +444,7 @@ void CompiledPlan::record_ops(CommandSequence& sequence, size_t begin, size_t en
       continue;
     }
     if (fold && fusions_.folds[i].q_rope) {
-      record_folded_attention(sequence, i, positions);
+      record_folded_attention(sequence, i, begin, positions);
       continue;
     }
     std::visit(
@@ -491,7 +577,38 @@ void CompiledPlan::record_folded_rope(CommandSequence& sequence, size_t index) c
               fusions);
 }
 
-void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t index,
+void CompiledPlan::record_qkv_matvec(CommandSequence& sequence, size_t index,
+                                     size_t first_op) const {
+  const std::array<size_t, 3>& matvecs = *fusions_.folds[index].qkv_matvecs;
+  const std::array<WeightMatrix, 3> matrices = qkv_matrices(index);
+  const auto& q = std::get<plan::MatVec>(plan_.ops[matvecs[0]].kind);
+  MatVecFusions fusions;
+  fusions.part_rows = std::max({matrices[0].rows, matrices[1].rows, matrices[2].rows});
+  BufferRange in = activation(q.in);
+  BufferRange norm_weight;
+  std::string label;
+  for (size_t m = 0; m < 3; ++m)
+    label += fmt::format("{}MatVec '{}'", m == 0 ? "" : " + ", plan_.ops[matvecs[m]].name);
+  if (const std::optional<size_t> norm = fusions_.folds[matvecs[0]].norm) {
+    const auto& norm_op = std::get<plan::RmsNorm>(plan_.ops[*norm].kind);
+    in = activation(norm_op.in);
+    norm_weight = vector_weight(norm_op.weight);
+    fusions.norm_weight = &norm_weight;
+    fusions.norm_eps = norm_op.eps;
+    label = fmt::format("RmsNorm '{}' + {}", plan_.ops[*norm].name, label);
+  }
+  BufferRange quantized_x;
+  if (auto consumer = handoff_of_consumer_.find(matvecs[0]);
+      consumer != handoff_of_consumer_.end() && handoffs_[consumer->second].producer >= first_op) {
+    quantized_x = whole(handoff_buffers_[consumer->second]);
+    fusions.quantized_x = &quantized_x;
+    label += " (x quantized by its producer)";
+  }
+  sequence.set_label(label, plan_.ops[matvecs[0]].layer);
+  encode_matvec(sequence, back_to_back(matrices), in, whole(*qkv_rows_), fusions);
+}
+
+void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t index, size_t first_op,
                                            uint32_t positions) const {
   const auto& op = std::get<plan::Attention>(plan_.ops[index].kind);
   const OpFolds& fold = fusions_.folds[index];
@@ -499,9 +616,17 @@ void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t ind
   const auto& q_norm = std::get<plan::RmsNorm>(plan_.ops[*fusions_.folds[*fold.q_rope].norm].kind);
   const auto& k_norm = std::get<plan::RmsNorm>(plan_.ops[*fusions_.folds[*fold.k_rope].norm].kind);
   const auto& store = std::get<plan::KvStore>(plan_.ops[*fold.kv_store].kind);
+  BufferRange q = activation(op.q), keys = activation(store.k), values = activation(store.v);
+  if (qkv_matvec_of(index, first_op)) {
+    // The rows of the q, k and v mat-vecs run as one.
+    const std::array<WeightMatrix, 3> matrices = qkv_matrices(index);
+    q = {&*qkv_rows_, 0, float_bytes(matrices[0].rows)};
+    keys = {&*qkv_rows_, q.size, float_bytes(matrices[1].rows)};
+    values = {&*qkv_rows_, q.size + keys.size, float_bytes(matrices[2].rows)};
+  }
   const AttentionPreparation preparation{
-      activation(store.k), activation(store.v), whole(attention_constants_.at(index)), q_norm.eps,
-      k_norm.eps,          q_rope.n_rot,        q_rope.style == plan::RopeStyle::Neox};
+      keys,       values,       whole(attention_constants_.at(index)), q_norm.eps,
+      k_norm.eps, q_rope.n_rot, q_rope.style == plan::RopeStyle::Neox};
   sequence.set_label(
       fmt::format("RmsNorm + Rope '{}' + RmsNorm + Rope '{}' + KvStore '{}' + Attention '{}'",
                   plan_.ops[*fold.q_rope].name, plan_.ops[*fold.k_rope].name,
@@ -509,7 +634,7 @@ void CompiledPlan::record_folded_attention(CommandSequence& sequence, size_t ind
       plan_.ops[index].layer);
   KvCacheRanges attended = cache(op.cache);
   attended.capacity = std::min(attended.capacity, positions);
-  encode_attention(sequence, activation(op.q), attended, whole(step_), whole(*attention_scratch_),
+  encode_attention(sequence, q, attended, whole(step_), whole(*attention_scratch_),
                    activation(op.out), attention_shape(op), &preparation,
                    quantized_output_of(index));
 }

@@ -4,6 +4,7 @@
 // the token and position from a small step buffer, so the same recording is submitted for every
 // token.
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <optional>
@@ -98,7 +99,18 @@ class CompiledPlan {
   // mat-vec reads its x quantized only when its producer is recorded too (at `first_op` or later).
   void record_folded_matvec(CommandSequence& sequence, size_t index, size_t first_op) const;
   void record_folded_rope(CommandSequence& sequence, size_t index) const;
-  void record_folded_attention(CommandSequence& sequence, size_t index, uint32_t positions) const;
+  void record_folded_attention(CommandSequence& sequence, size_t index, size_t first_op,
+                               uint32_t positions) const;
+  // Plans which attentions' q, k and v mat-vecs run as one (FusionPlan's qkv_matvecs) on this
+  // device, and the buffer of their rows.
+  void plan_qkv_matvecs(const Pipelines& pipelines, Transfer& transfer);
+  // The Attention op whose q, k and v mat-vecs, one of them op `index` (or the Attention op
+  // itself), a folded recording of ops from `first_op` records as one mat-vec.
+  std::optional<size_t> qkv_matvec_of(size_t index, size_t first_op) const;
+  // The q, k and v matrices of Attention op `index` with qkv_matvecs, back to back.
+  std::array<WeightMatrix, 3> qkv_matrices(size_t index) const;
+  // The q, k and v mat-vecs of Attention op `index` as one, into qkv_rows_.
+  void record_qkv_matvec(CommandSequence& sequence, size_t index, size_t first_op) const;
   // Embed op `index`, quantizing its row for the next mat-vecs where it is a handoff's producer
   // and `fold` (the recording folds ops).
   void record_embed(CommandSequence& sequence, size_t index, bool fold) const;
@@ -145,6 +157,10 @@ class CompiledPlan {
   // By Attention op index, for those that prepare their q and k (fusions_): the norm weights and
   // inverse frequencies they read (AttentionPreparation::constants).
   std::map<size_t, Buffer> attention_constants_;
+  // The q, k and v mat-vecs that run as one (plan_qkv_matvecs), and their Attention ops: op index
+  // -> Attention op index. Their rows, q's then k's then v's, go to qkv_rows_.
+  std::map<size_t, size_t> qkv_matvec_attention_;
+  std::optional<Buffer> qkv_rows_;
   Buffer step_;          // device copy of StepInputs, read by the kernels
   Buffer step_staging_;  // what the host writes before each submission
   Buffer logits_readback_;

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <functional>
 #include <map>
 #include <optional>
@@ -111,6 +112,14 @@ TEST(FusionTest, HeadNormsRopesAndStoreGoIntoTheAttention) {
       EXPECT_FALSE(fusions.folds[ops.at(layer + "k_rope")].kv_store.has_value());
       for (const char* folded : {"q_norm", "k_norm", "q_rope", "k_rope", "kv_store"})
         EXPECT_TRUE(fusions.folded[ops.at(layer + folded)]) << folded;
+      // qwen3's q, k and v mat-vecs run as one; qwen35's q holds the output gate too, sliced off
+      // before the norm.
+      if (std::string(name).starts_with("tiny-qwen3-"))
+        EXPECT_EQ(
+            fusions.folds[i].qkv_matvecs,
+            (std::array<size_t, 3>{ops.at(layer + "q"), ops.at(layer + "k"), ops.at(layer + "v")}));
+      else
+        EXPECT_FALSE(fusions.folds[i].qkv_matvecs.has_value());
     }
     EXPECT_GT(attentions, 0u);
   }
@@ -319,11 +328,53 @@ TEST(FusionTest, NormedNeoxRopesAndTheStoreGoIntoTheAttention) {
             (std::vector<bool>{false, false, false, true, true, true, true, true, false}));
 }
 
+// With their preparation in the attention, nothing else reads q, k and v: their mat-vecs, of one
+// input, type and row length, may run as one, their weights back to back.
+TEST(FusionTest, QkvMatvecsOfAPreparingAttentionRunAsOne) {
+  AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[kNormedAttention].qkv_matvecs,
+            (std::array<size_t, 3>{AttentionPlan::kQ, AttentionPlan::kK, AttentionPlan::kV}));
+  ASSERT_EQ(fusions.qkv_triples.size(), 1u);
+  const auto weight_of = [&](size_t op) {
+    return std::get<plan::MatVec>(attention.plan.ops[op].kind).weight.index;
+  };
+  for (size_t m = 0; m < 3; ++m) EXPECT_EQ(fusions.qkv_triples[0][m].index, weight_of(m));
+  for (size_t matvec : {AttentionPlan::kQ, AttentionPlan::kK, AttentionPlan::kV})
+    EXPECT_FALSE(fusions.folded[matvec]);
+}
+
+TEST(FusionTest, QkvMatvecsStaySeparateWhenTheValuesAreReadAfterTheAttention) {
+  AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+  attention.plan.add_op(plan::Add{.a = attention.v, .b = attention.v, .out = attention.other},
+                        "reads v", 0);
+  const FusionPlan fusions = plan_fusions(attention.plan);
+  EXPECT_EQ(fusions.folds[kNormedAttention].q_rope, kNormedQRope);
+  EXPECT_FALSE(fusions.folds[kNormedAttention].qkv_matvecs.has_value());
+  EXPECT_TRUE(fusions.qkv_triples.empty());
+}
+
+TEST(FusionTest, QkvMatvecsStaySeparateWithAnotherInputOrType) {
+  for (bool other_type : {false, true}) {
+    SCOPED_TRACE(other_type ? "another type" : "another input");
+    AttentionPlan attention(plan::RopeStyle::Neox, /*head_norms=*/true);
+    auto& v = std::get<plan::MatVec>(attention.plan.ops[AttentionPlan::kV].kind);
+    if (other_type)
+      attention.plan.weights[v.weight.index].type = TensorType::F16;
+    else
+      v.in = attention.other;
+    const FusionPlan fusions = plan_fusions(attention.plan);
+    EXPECT_EQ(fusions.folds[kNormedAttention].q_rope, kNormedQRope);
+    EXPECT_FALSE(fusions.folds[kNormedAttention].qkv_matvecs.has_value());
+  }
+}
+
 TEST(FusionTest, AttentionTakesNoRopeWithoutHeadNorms) {
   AttentionPlan attention(plan::RopeStyle::Neox);
   const FusionPlan fusions = plan_fusions(attention.plan);
   EXPECT_FALSE(fusions.folds.back().q_rope.has_value());
   EXPECT_FALSE(fusions.folded[AttentionPlan::kQRope]);
+  EXPECT_FALSE(fusions.folds.back().qkv_matvecs.has_value());
 }
 
 TEST(FusionTest, AttentionTakesNoRopeWhenTheRotatedQueryIsReadBeforeIt) {

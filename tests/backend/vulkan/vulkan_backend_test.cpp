@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "backend/cpu/cpu_backend.h"
@@ -152,13 +153,16 @@ TEST(VulkanPrefillTest, SkipsTheHeadButEndsWithTheSameLogits) {
 }
 
 // A Q8_0 layer's q, k and v read the same quantized x side by side and take the variants without
-// the SwiGLU pair's registers (kernels.cpp, "_unpaired"); the mat-vecs that quantize their output
-// (attn_out, the gate/up pair, down) and the output projection, alone, keep the one-row records.
+// the SwiGLU pair's registers (kernels.cpp, "_unpaired"): llama's as three mat-vecs, qwen3's (whose
+// attention prepares q and k) as one of their matrices back to back. The mat-vecs that quantize
+// their output (attn_out, the gate/up pair, down) and the output projection, alone, keep the
+// one-row records.
 TEST(VulkanKernelChoiceTest, Q8_0QkvRunSideBySideWithFewerRegisters) {
   QUANT_REQUIRE_SHARED();
   const std::string skip = vulkan_unavailable_reason();
   if (!skip.empty()) GTEST_SKIP() << "skipped: " << skip;
-  for (const char* file : {"tiny-llama-Q8_0.gguf", "tiny-qwen3-Q8_0.gguf"}) {
+  for (const auto& [file, qkv_dispatches] :
+       {std::pair{"tiny-llama-Q8_0.gguf", 3u}, std::pair{"tiny-qwen3-Q8_0.gguf", 1u}}) {
     const model::Model model = shared_model(file);
     VulkanBackend gpu(model.plan(),
                       {.context_length = kContextLength, .validation = true, .pipelines = {}});
@@ -168,18 +172,20 @@ TEST(VulkanKernelChoiceTest, Q8_0QkvRunSideBySideWithFewerRegisters) {
     if (std::none_of(profile->dispatches.begin(), profile->dispatches.end(),
                      [](const DispatchTiming& d) { return d.kernel.starts_with("matvec_int8_"); }))
       GTEST_SKIP() << "the device has no integer dot products";
-    size_t side_by_side = 0, alone = 0, layers = 0;
+    size_t side_by_side = 0, alone = 0, layers = 0, qkv_rows = 0;
     for (const DispatchTiming& dispatch : profile->dispatches) {
       layers = std::max(layers, static_cast<size_t>(dispatch.layer + 1));
       if (!dispatch.kernel.starts_with("matvec_")) continue;
-      const bool qkv = dispatch.op.find("MatVec 'q'") != std::string::npos ||
-                       dispatch.op.find("MatVec 'k'") != std::string::npos ||
-                       dispatch.op.find("MatVec 'v'") != std::string::npos;
-      EXPECT_EQ(dispatch.kernel.ends_with("_unpaired"), qkv)
+      const bool q = dispatch.op.find("MatVec 'q'") != std::string::npos;
+      const bool k = dispatch.op.find("MatVec 'k'") != std::string::npos;
+      const bool v = dispatch.op.find("MatVec 'v'") != std::string::npos;
+      EXPECT_EQ(dispatch.kernel.ends_with("_unpaired"), q || k || v)
           << file << ": " << dispatch.op << " in " << dispatch.kernel;
-      ++(qkv ? side_by_side : alone);
+      ++(q || k || v ? side_by_side : alone);
+      qkv_rows += size_t{q} + size_t{k} + size_t{v};
     }
-    EXPECT_EQ(side_by_side, 3 * layers) << file;
+    EXPECT_EQ(side_by_side, qkv_dispatches * layers) << file;
+    EXPECT_EQ(qkv_rows, 3 * layers) << file;
     EXPECT_EQ(alone, 3 * layers + 1) << file;
     expect_no_validation_messages(gpu);
   }
