@@ -130,34 +130,72 @@ float raw_head_value(uint slot, uint base, uint i) {
   return slot == QUERY_SLOT ? q[base + i] : k[base + i];
 }
 
+// Value e of the heads' preparation (e < head_dim: the query's element e, then the key's element
+// e - head_dim) and, where it is rotated, its RoPE pair: which of the two it is, its partner, and
+// the pair's index.
+struct PreparedValue {
+  uint slot, i, partner, pair;
+  bool rotated, first;
+};
+
+PreparedValue prepared_value(uint e) {
+  PreparedValue v;
+  v.slot = e < pc.head_dim ? QUERY_SLOT : KEY_SLOT;
+  v.i = e - v.slot * pc.head_dim;
+  uint half_rot = pc.n_rot / 2u;
+  v.rotated = v.i < pc.n_rot;
+  v.first = pc.neox != 0u ? v.i < half_rot : v.i % 2u == 0u;
+  v.pair = pc.neox != 0u ? v.i % half_rot : v.i / 2u;
+  v.partner = pc.neox != 0u ? (v.first ? v.i + half_rot : v.i - half_rot) : v.i ^ 1u;
+  if (!v.rotated) v.partner = v.i;
+  return v;
+}
+
+// What a prepared value reads besides the norms' scales: its raw value and its partner's, their
+// norm weights, and its inverse frequency. Loaded before the sums of squares (none of it depends on
+// them), so that the loads' latency overlaps the sums': on the H200 Qwen3-4B +0.7 %
+// (docs/perf/README.md, v13).
+struct PreparedValueInputs {
+  float value, partner;
+  float weight, partner_weight;
+  float inverse_frequency;
+};
+
+PreparedValueInputs prepared_value_inputs(PreparedValue v, uint q_base, uint k_base) {
+  uint base = v.slot == QUERY_SLOT ? q_base : k_base;
+  uint weights = v.slot * pc.head_dim;
+  return PreparedValueInputs(raw_head_value(v.slot, base, v.i),
+                             raw_head_value(v.slot, base, v.partner),
+                             constants[weights + v.i], constants[weights + v.partner],
+                             v.rotated ? constants[2u * pc.head_dim + v.pair] : 0.0);
+}
+
 // The query head at `q_base` of q and, with `with_key` (uniform), the key head at `k_base` of k,
 // RMS-normalized, scaled by their norm weights and rotated, into their slots, with rope.comp's
 // operations on each value. Each invocation computes its values whole, normalizing its RoPE
 // partner too, so that the heads meet shared memory once, behind one barrier (the norm, then the
 // rotation in shared memory, took four; docs/perf/README.md, v12).
 void normalize_and_rotate(uint q_base, uint k_base, bool with_key) {
+  uint values = (with_key ? 2u : 1u) * pc.head_dim;
+  // The first value's inputs now, the others' (on narrow workgroups) in their turn.
+  uint lane = gl_LocalInvocationIndex;
+  PreparedValueInputs first_inputs = PreparedValueInputs(0.0, 0.0, 0.0, 0.0, 0.0);
+  if (lane < values) first_inputs = prepared_value_inputs(prepared_value(lane), q_base, k_base);
   vec2 mean_squares = head_sums_of_squares(q_base, k_base, with_key) / float(pc.head_dim);
   vec2 scales = vec2(1.0 / sqrt(mean_squares.x + pc.q_norm_eps),
                      1.0 / sqrt(mean_squares.y + pc.k_norm_eps));
-  uint half_rot = pc.n_rot / 2u;
-  uint values = (with_key ? 2u : 1u) * pc.head_dim;
-  for (uint e = gl_LocalInvocationIndex; e < values; e += WORKGROUP_SIZE) {
-    uint slot = e < pc.head_dim ? QUERY_SLOT : KEY_SLOT;
-    uint base = slot == QUERY_SLOT ? q_base : k_base;
-    uint i = e - slot * pc.head_dim;
-    float scale = slot == QUERY_SLOT ? scales.x : scales.y;
-    float value = raw_head_value(slot, base, i) * scale * constants[slot * pc.head_dim + i];
-    if (i < pc.n_rot) {
-      // The pair (first, second) this value belongs to, and its angle.
-      bool first = pc.neox != 0u ? i < half_rot : i % 2u == 0u;
-      uint pair = pc.neox != 0u ? i % half_rot : i / 2u;
-      uint partner = pc.neox != 0u ? (first ? i + half_rot : i - half_rot) : i ^ 1u;
-      float other = raw_head_value(slot, base, partner) * scale *
-                    constants[slot * pc.head_dim + partner];
-      vec2 cs = cos_sin(float(step_pos) * constants[2u * pc.head_dim + pair]);
-      value = first ? value * cs.x - other * cs.y : other * cs.y + value * cs.x;
+  for (uint e = lane; e < values; e += WORKGROUP_SIZE) {
+    PreparedValue v = prepared_value(e);
+    PreparedValueInputs inputs =
+        e == lane ? first_inputs : prepared_value_inputs(v, q_base, k_base);
+    float scale = v.slot == QUERY_SLOT ? scales.x : scales.y;
+    float value = inputs.value * scale * inputs.weight;
+    if (v.rotated) {
+      float other = inputs.partner * scale * inputs.partner_weight;
+      vec2 cs = cos_sin(float(step_pos) * inputs.inverse_frequency);
+      value = v.first ? value * cs.x - other * cs.y : other * cs.y + value * cs.x;
     }
-    set_prepared_value(slot, i, value);
+    set_prepared_value(v.slot, v.i, value);
   }
   barrier();
 }
