@@ -95,14 +95,18 @@ constexpr PipelineRecord kRecords[] = {
                                  "matvec_int8_q8_0_prequantized_pair"),
     // Q8_0's q, k and v (kernels.cpp, prequantized_kernel), without the runtime pair flag: 32 and
     // 40 registers on the H200 where the flag's take 64, so that the workgroups of all three fit
-    // its SMs at once (SmolLM2-1.7B's 3 x 2048 rows and Qwen3-4B's 4096 + 2 x 1024 are 384
-    // workgroups of 16 rows; at 64 registers 264 run at a time). Each alone runs slower, yet the
-    // step gains: SmolLM2-1.7B Q8_0 +0.6 %, Qwen3-4B Q8_0 +0.8 %; v alone so lost 2.5 %, and the
-    // vocabulary projection 0.6 % (docs/perf/README.md, v12).
-    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_unpaired",
-                                 "matvec_int8_q8_0_prequantized_unpaired"),
-    QUANT_INT8_MATVEC_ONE_ROW_OF("matvec_int8_q8_0_prequantized_one_row_rope_unpaired",
-                                 "matvec_int8_q8_0_prequantized_rope_unpaired"),
+    // its SMs at once (SmolLM2-1.7B's 3 x 2048 rows and Qwen3-4B's 4096 + 2 x 1024; at 64
+    // registers and 16 rows a workgroup, 264 of 384 ran at a time). Each alone runs slower, yet
+    // the step gains: SmolLM2-1.7B Q8_0 +0.6 %, Qwen3-4B Q8_0 +0.8 %; v alone so lost 2.5 %, and
+    // the vocabulary projection 0.6 % (docs/perf/README.md, v12). 8 subgroups a workgroup, not
+    // 16: the step's 768 workgroups spread over the SMs more evenly than 384 (Qwen3-4B's q, k and
+    // v as one: +1.8 %, SmolLM2-1.7B's three +0.8 %; 4 subgroups -2.4 %, 32 -1.5 %; v13).
+    PipelineRecord{"matvec_int8_q8_0_prequantized_one_row_unpaired", 9, bit(2) | bit(6) | bit(7),
+                   13 * 4, 8, false, 1, 1,
+                   std::string_view("matvec_int8_q8_0_prequantized_unpaired")},
+    PipelineRecord{"matvec_int8_q8_0_prequantized_one_row_rope_unpaired", 9,
+                   bit(2) | bit(6) | bit(7), 13 * 4, 8, false, 1, 1,
+                   std::string_view("matvec_int8_q8_0_prequantized_rope_unpaired")},
     // x, weight, y; {group_size, n_groups, eps}
     PipelineRecord{"rms_norm", 3, bit(2), 3 * 4, 4, true},
     // x (in place), step, inverse frequencies, norm weight, v, k cache, v cache;
